@@ -1,0 +1,35 @@
+# alkit — the two commands of the README, plus a few helpers.
+#   make reproduce   set up .venv (first use), then run every notebook on the embedded default
+#   make test        set up .venv (first use), then run all tests (smoke preset for notebooks)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PRESET ?= default
+
+.PHONY: setup reproduce test lab benchmarks clean-outputs
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m alkit reproduce --preset $(PRESET)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet jupyterlab
+	$(VENV)/bin/jupyter lab notebooks
+
+benchmarks: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-outputs:
+	rm -rf outputs/runs outputs/figures outputs/notebooks

@@ -1,0 +1,27 @@
+"""Command-line glue for the segmentation side (paper Sec. 4): which dataset names are
+segmentation datasets, the ``clicks`` table and ``run`` with click budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SEGMENTATION_DATASETS = ("shapes", "voc")
+
+
+def is_segmentation_dataset(name: str) -> bool:
+    """``shapes``, ``voc``, or a path to a generic segmentation folder."""
+    return name in SEGMENTATION_DATASETS or Path(name).is_dir()
+
+
+def clicks_table(dataset: str, tolerances: list[float], *, n_images: int = 200, data_root=None, download=False):
+    """Tolerance sweep of the simulated annotator (Fig. 10-11): see :mod:`alkit.segmentation`."""
+    from .segmentation import clicks_table as table
+
+    return table(dataset, tolerances, n_images=n_images, data_root=data_root, download=download)
+
+
+def run_segmentation(args, strategies):
+    """``python -m alkit run`` for a segmentation dataset: budgets in clicks."""
+    from .segmentation import run_segmentation_experiment
+
+    return run_segmentation_experiment(args, strategies)

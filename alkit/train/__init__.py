@@ -1,0 +1,1 @@
+"""Trainers: supervised (+ Learning Loss), UDA semi-supervised, segmentation."""
