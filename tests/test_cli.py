@@ -1,0 +1,79 @@
+"""The command line: bad input is one clear line and a non-zero exit, no traceback; a small run
+writes results.csv; a run killed mid-way resumes to the same results."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def alkit(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "alkit", *args], capture_output=True, text=True,
+                          cwd=REPO, env=env or os.environ.copy(), timeout=timeout)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--strategies", "random,bald"], "unknown strategy 'bald'"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--initial", "1000", "--step", "500", "--cycles", "2"], "exceeds the pool"),
+    (["--dataset", "cifar10", "--data-root", "/nonexistent/place"], "--download"),
+    (["--augment", "fancy"], "fancy"),
+])
+def test_bad_input_is_one_clear_line(tmp_path, args, needle):
+    r = alkit("run", *args, "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    err = r.stderr.strip()
+    assert needle in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+
+
+def test_unknown_notebook_and_preset():
+    r = alkit("reproduce", "99_nothing")
+    assert r.returncode == 2 and "unknown notebook" in r.stderr and "Traceback" not in r.stderr
+    r = alkit("reproduce", "--preset", "huge", "00")
+    assert r.returncode == 2 and "unknown preset" in r.stderr
+
+
+RUN = ["run", "--dataset", "digits", "--strategies", "random,entropy", "--augment", "paper",
+       "--initial", "20", "--step", "20", "--cycles", "3", "--trials", "1", "--epochs", "8"]
+
+
+def test_run_writes_results_csv(tmp_path):
+    r = alkit(*RUN, "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path / "o" / "results.csv")
+    for col in ("dataset", "augment", "strategy", "trial", "cycle", "n_labelled", "accuracy", "selected"):
+        assert col in df.columns
+    assert len(df) == 2 * 4 and sorted(df.n_labelled.unique()) == [20, 40, 60, 80]
+    assert df.accuracy.between(0, 1).all()
+
+
+def test_killed_run_resumes_to_the_same_results(tmp_path):
+    env = os.environ.copy()
+    env["ALKIT_OUTPUTS"] = str(tmp_path / "killed")
+    ref_env = os.environ.copy()
+    ref_env["ALKIT_OUTPUTS"] = str(tmp_path / "reference")
+    ref = alkit(*RUN, "--out", str(tmp_path / "ref"), env=ref_env)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "alkit", *RUN, "--out", str(tmp_path / "k")], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "killed" / "runs"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(runs.rglob("cycle*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_saved = len(list(runs.rglob("cycle*.json")))
+    assert 2 <= n_saved < 8, "the kill should land mid-run"
+    again = alkit(*RUN, "--out", str(tmp_path / "k"), env=env)
+    assert again.returncode == 0, again.stderr
+    a = pd.read_csv(tmp_path / "ref" / "results.csv").drop(columns="seconds")
+    b = pd.read_csv(tmp_path / "k" / "results.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)
