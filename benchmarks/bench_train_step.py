@@ -2,8 +2,9 @@
 paper's augmentation (AutoAugment + Cutout + flip + crop), SGD step included.
 
 Side by side in one run:
-  alkit        uint8 images held on the training device, batch gathered by index, augmented
-               batched on the device, bf16 autocast + channels-last on CUDA;
+  alkit        ``alkit.train.supervised.train_supervised`` for one epoch of steps x batch images:
+               uint8 images held on the training device, the epoch augmented in large batched
+               calls on the device, bf16 autocast + channels-last on CUDA;
   torchvision  PIL images through a DataLoader (per-sample AutoAugment/crop/flip/cutout in
                worker processes), then copied to the device; same model, optimiser, precision.
 Prints images/s for both and the ratio, plus the implied minutes per paper cycle
@@ -29,37 +30,24 @@ def make_images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def time_alkit(model, x_dev, y_dev, steps, batch, device):
+    """alkit's own trainer (``train_supervised``): whole epochs, augmentation batched per epoch."""
     from alkit.augment import build_augment
-    from alkit.data.base import normalize
-    from alkit.train.common import autocast, make_generator, sgd_cosine
+    from alkit.data.base import ImageDataset
+    from alkit.train.supervised import train_supervised
 
+    data = ImageDataset("bench", x_dev, y_dev, x_dev[:10], y_dev[:10], [str(i) for i in range(10)],
+                        (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
     aug = build_augment("paper", 32)
-    gen = make_generator(0, device)
-    opt, sched = sgd_cosine(model.parameters(), steps)
-    mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
-
-    def step():
-        idx = torch.randint(0, len(x_dev), (batch,), generator=gen, device=device)
-        x = normalize(aug(x_dev[idx], generator=gen), mean, std)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device):
-            loss = F.cross_entropy(model(x), y_dev[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-
-    for _ in range(3):
-        step()
+    n = min(len(x_dev), steps * batch)
+    labelled = np.arange(n)
+    train_supervised(model, data, labelled[: 4 * batch], epochs=1, augment=aug, seed=1, batch_size=batch)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+    train_supervised(model, data, labelled, epochs=1, augment=aug, seed=0, batch_size=batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0)
 
 
 class Cutout:
