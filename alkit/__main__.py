@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cycles", type=int, default=4, help="query cycles after the initial set")
     r.add_argument("--trials", type=int, default=3)
     r.add_argument("--epochs", type=int, default=30, help="supervised epochs per cycle (paper: 150)")
+    r.add_argument("--min-steps", type=int, default=0, help="at least this many optimiser steps per cycle")
     r.add_argument("--iterations", type=int, default=500, help="UDA iterations per cycle (paper: 50000)")
     r.add_argument("--model", default=None, help="wrn-28-2 | resnet18 | small-cnn (default by dataset)")
     r.add_argument("--seed", type=int, default=0)
@@ -68,6 +69,7 @@ def cmd_run(a) -> int:
             initial, step, cycles = regime_budget(a.dataset, a.regime)
         exp = Experiment(dataset=a.dataset, strategies=strategies, augment=a.augment, ssl=ssl,
                          initial=int(initial), step=int(step), cycles=cycles, trials=a.trials, epochs=a.epochs,
+                         min_steps=a.min_steps,
                          iterations=a.iterations, model=a.model, seed=a.seed, regime=a.regime or "custom",
                          data_root=a.data_root, download=a.download, device=a.device)
         df = run_experiment(exp, store_root=a.runs_dir, with_selected=True)

@@ -41,13 +41,14 @@ class Learner:
 class ClassificationTask:
     """Classification AL on an :class:`ImageDataset` (see module docstring).
 
-    ``ssl=None`` trains supervised for ``epochs`` per cycle; ``ssl="uda"`` trains UDA
+    ``ssl=None`` trains supervised for ``epochs`` per cycle (at least ``min_steps`` optimiser
+    steps); ``ssl="uda"`` trains UDA
     (``alkit.train.uda``) for ``iterations`` per cycle, and every strategy queries with that model.
     ``ensemble_size`` members are trained only for ENS-varR (the paper uses 5).
     """
 
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
-                 ssl: str | None = None, epochs: int = 150, iterations: int = 50_000,
+                 ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
                  batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
                  ensemble_size: int = 5, device=None, model_factory=None):
         if ssl not in SSL_METHODS:
@@ -69,6 +70,7 @@ class ClassificationTask:
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl
         self.epochs = epochs
+        self.min_steps = min_steps
         self.iterations = iterations
         self.batch_size = batch_size
         self.unlabelled_batch = unlabelled_batch
@@ -106,7 +108,8 @@ class ClassificationTask:
                              lr=self.lr, weak=self.weak, strong=self.strong, labelled_augment=self.augment,
                              seed=seed, lossnet=lossnet, progress=False)
         return train_supervised(model, self.data, labelled, epochs=self.epochs, augment=self.augment,
-                                seed=seed, batch_size=self.batch_size, lr=self.lr, lossnet=lossnet)
+                                seed=seed, batch_size=self.batch_size, lr=self.lr, lossnet=lossnet,
+                                min_steps=self.min_steps)
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
         strategies.check_strategy(strategy)

@@ -23,7 +23,7 @@ REGIMES = {
     ("cifar100", "low"): (500, 500, 7),
     # Embedded digits (1,257-image pool): the same shapes, shrunk so a laptop CPU runs them in
     # minutes: "high" starts at ~8 % of the pool, "low" at 2 per class.
-    ("digits", "high"): (100, 50, 6),
+    ("digits", "high"): (100, 50, 5),
     ("digits", "low"): (20, 20, 7),
 }
 
@@ -50,6 +50,7 @@ class Experiment:
     cycles: int = 4
     trials: int = 3
     epochs: int = 30  # supervised epochs per cycle (paper: 150)
+    min_steps: int = 0  # at least this many optimiser steps per cycle (tiny labelled sets)
     iterations: int = 500  # UDA iterations per cycle (paper: 50k)
     unlabelled_batch: int = 320
     model: str | None = None  # None -> WRN-28-2 on 32x32, small CNN on digits
@@ -70,7 +71,7 @@ class Experiment:
         if self.ssl is None:
             cfg.pop("iterations"), cfg.pop("unlabelled_batch")
         else:
-            cfg.pop("epochs")
+            cfg.pop("epochs"), cfg.pop("min_steps")
         if strategy != "ens-varr":
             cfg.pop("ensemble_size")
         cfg["strategy"] = strategy
@@ -84,6 +85,7 @@ def make_task(exp: Experiment, data=None):
 
     data = data if data is not None else load_dataset(exp.dataset, exp.data_root, download=exp.download)
     return ClassificationTask(data, model=exp.model, augment=exp.augment, ssl=exp.ssl, epochs=exp.epochs,
+                              min_steps=exp.min_steps,
                               iterations=exp.iterations, batch_size=exp.batch_size,
                               unlabelled_batch=exp.unlabelled_batch, lr=exp.lr,
                               ensemble_size=exp.ensemble_size, device=exp.device)

@@ -24,19 +24,23 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
                      augment, seed: int, batch_size: int = 64, lr: float = 0.03, momentum: float = 0.9,
                      weight_decay: float = 5e-4, lossnet: nn.Module | None = None,
                      ll_weight: float = 1.0, ll_margin: float = 1.0, ll_stop_fraction: float = 0.6,
-                     progress=None) -> nn.Module:
+                     min_steps: int = 0, progress=None) -> nn.Module:
     """Train ``model`` (already on ``data``'s device) on pool items ``labelled`` for ``epochs`` passes.
 
     ``augment``: callable uint8 ``[B, C, H, W]`` -> uint8 (see ``alkit.augment``). With ``lossnet``
     (Learning Loss, Yoo & Kweon 2019) the loss is CE + ``ll_weight`` x margin-ranking loss; after
     ``ll_stop_fraction`` of the steps the module's gradient into the backbone is stopped
-    (the original: epoch 120 of 200). ``progress``: optional tqdm bar advanced once per step.
+    (the original: epoch 120 of 200). ``min_steps``: train at least this many optimiser steps
+    (epochs are raised to ``ceil(min_steps / steps_per_epoch)``): a handful of labels at batch 64
+    is one step per epoch, far too few for any network (the paper's shortest schedule, 150 epochs
+    over 250 labels, is 600 steps). ``progress``: optional tqdm bar advanced once per step.
     Returns the trained model in eval mode.
     """
     device = data.device
     gen = make_generator(seed, device)
     idx = torch.as_tensor(np.asarray(labelled), dtype=torch.long, device=device)
     steps_per_epoch = math.ceil(len(idx) / batch_size)
+    epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
     total = steps_per_epoch * epochs
     params = list(model.parameters()) + (list(lossnet.parameters()) if lossnet is not None else [])
     opt, sched = sgd_cosine(params, total, lr=lr, momentum=momentum, weight_decay=weight_decay)

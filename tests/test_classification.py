@@ -1,0 +1,74 @@
+"""The classification task on digits: every strategy's query respects the budget, picks only
+unlabelled items, never looks at their labels, and is deterministic under a seed."""
+
+import numpy as np
+import pytest
+import torch
+
+from alkit.classification import ClassificationTask
+from alkit.data import load_dataset
+from alkit.experiment import Experiment, run_experiment
+from alkit.strategies import STRATEGY_NAMES
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def small_task(data, **kw):
+    return ClassificationTask(data, augment="paper", epochs=2, ensemble_size=3, **kw)
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_query_respects_budget_and_pool(digits, strategy):
+    task = small_task(digits)
+    rng = np.random.default_rng(0)
+    labelled = task.initial_order(rng)[:30]
+    unlabelled = np.setdiff1d(np.arange(len(digits.train_y)), labelled)
+    learner = task.fit(labelled, seed=1, strategy=strategy)
+    picked = task.rank(learner, strategy, labelled, unlabelled, 25, np.random.default_rng(1))
+    assert len(picked) == 25 and len(set(picked.tolist())) == 25
+    assert not np.isin(picked, labelled).any()
+    if strategy == "ens-varr":
+        assert len(learner.models) == 3
+    if strategy == "ll":
+        assert learner.lossnet is not None
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "coreset", "ll"])
+def test_query_never_sees_unlabelled_labels(digits, strategy):
+    """Scrambling the labels of the unlabelled items changes nothing the strategy picks."""
+    rng = np.random.default_rng(0)
+    labelled = small_task(digits).initial_order(rng)[:30]
+    unlabelled = np.setdiff1d(np.arange(len(digits.train_y)), labelled)
+    picks = []
+    for scramble in (False, True):
+        data = load_dataset("digits")
+        if scramble:
+            y = data.train_y.clone()
+            y[unlabelled] = torch.from_numpy(np.random.default_rng(5).integers(0, 10, len(unlabelled)))
+            data.train_y = y
+        task = small_task(data)
+        learner = task.fit(labelled, seed=3, strategy=strategy)
+        picks.append(task.rank(learner, strategy, labelled, unlabelled, 20, np.random.default_rng(2)))
+    assert np.array_equal(picks[0], picks[1])
+
+
+def test_experiment_deterministic_under_seed(digits, tmp_path):
+    exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=2, trials=1, epochs=3, seed=4)
+    a = run_experiment(exp, store_root=tmp_path / "a", progress=False, with_selected=True)
+    b = run_experiment(exp, store_root=tmp_path / "b", progress=False, with_selected=True)
+    assert a.drop(columns="seconds").equals(b.drop(columns="seconds"))
+    c = run_experiment(Experiment(**{**exp.__dict__, "seed": 5}), store_root=tmp_path / "c", progress=False,
+                       with_selected=True)
+    assert a.selected.tolist() != c.selected.tolist()
+
+
+def test_unknown_names_are_clear(digits):
+    with pytest.raises(ValueError, match="unknown augment|valid|choose"):
+        ClassificationTask(digits, augment="fancy")
+    with pytest.raises(ValueError, match="unknown ssl"):
+        ClassificationTask(digits, ssl="mixmatch")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        small_task(digits).fit(np.arange(10), 0, "bald")
