@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv")
     r.add_argument("--dataset", default="digits", help="digits | cifar10 | cifar100 | shapes | voc")
-    r.add_argument("--strategies", default="random,entropy,ens-varr,coreset,ll", help="comma-separated")
+    r.add_argument("--strategies", default=None,
+                   help="comma-separated (default: random,entropy,ens-varr,coreset,ll; segmentation: random,entropy,ens-ent,ll)")
     r.add_argument("--augment", default="paper", help="none | paper")
     r.add_argument("--ssl", default="none", help="none | uda (semi-supervised training, paper Sec. 3.2.3)")
     r.add_argument("--regime", default=None, help="high | low: the paper's budgets (overrides --initial/--step/--cycles)")
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
     r.add_argument("--data-root", default=None, help="folder with the datasets (default $ALKIT_DATA or ~/.alkit/data)")
     r.add_argument("--download", action="store_true", help="download a missing dataset (needs internet)")
-    r.add_argument("--tolerance", type=float, default=10, help="segmentation: polygon tolerance in px")
+    r.add_argument("--tolerance", type=float, default=None,
+                   help="segmentation: polygon tolerance in px (default: 2 on shapes, 10 on VOC/folders)")
     r.add_argument("--runs-dir", default=None, help="results store (default outputs/runs)")
     r.add_argument("--out", required=True, help="folder for results.csv")
 
@@ -57,11 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(a) -> int:
     from .experiment import Experiment, regime_budget, run_experiment
-    from .segmentation_cli import SEGMENTATION_DATASETS, run_segmentation
+    from .segmentation_cli import default_strategies, is_segmentation_dataset, run_segmentation
 
-    strategies = tuple(_csv_list(a.strategies))
+    segmentation = is_segmentation_dataset(a.dataset)
+    strategies = tuple(_csv_list(a.strategies or default_strategies(segmentation)))
     ssl = None if a.ssl in ("none", "", None) else a.ssl
-    if a.dataset in SEGMENTATION_DATASETS:
+    if segmentation:
         df = run_segmentation(a, strategies)
     else:
         initial, step, cycles = a.initial, a.step, a.cycles

@@ -13,6 +13,17 @@ def is_segmentation_dataset(name: str) -> bool:
     return name in SEGMENTATION_DATASETS or Path(name).is_dir()
 
 
+def default_strategies(segmentation: bool) -> str:
+    """The strategies ``run`` compares when none are named."""
+    if segmentation:
+        from .strategies.segmentation import SEG_STRATEGIES
+
+        return ",".join(SEG_STRATEGIES)
+    from .strategies import STRATEGY_NAMES
+
+    return ",".join(STRATEGY_NAMES)
+
+
 def clicks_table(dataset: str, tolerances: list[float], *, n_images: int = 200, data_root=None, download=False):
     """Tolerance sweep of the simulated annotator (Fig. 10-11): see :mod:`alkit.segmentation`."""
     from .segmentation import clicks_table as table

@@ -28,6 +28,7 @@ LABELS = {  # names as the paper writes them, for plots
     "ens-varr": "ENS-varR",
     "coreset": "Core-set",
     "ll": "LL",
+    "ens-ent": "ENS-ent",
 }
 
 

@@ -1,0 +1,137 @@
+"""Segmentation networks: DeepLab-v2 (paper scale) and a small fast net (embedded ``shapes``).
+
+Every network takes float normalised images ``[B, 3, H, W]`` and has
+
+* ``forward(x)`` -> logits ``[B, K, H, W]`` (upsampled to the input size),
+* ``forward_features(x)`` -> ``(logits, taps)`` where ``taps`` are 4 intermediate feature maps
+  ``[B, C_i, H_i, W_i]`` for the Learning-Loss module (Yoo & Kweon 2019), and
+* ``tap_channels`` (list of the ``C_i``).
+
+DeepLab-v2 (Chen et al., TPAMI 2018), the paper's network (Sec. 4.3): a dilated ResNet (output
+stride 8: layers 3 and 4 use dilation 2 and 4 instead of striding) and the v2 atrous spatial
+pyramid pooling head — four 3x3 classifiers with dilation 6, 12, 18, 24 whose outputs are summed.
+The paper starts from COCO-pretrained weights; torchvision ships no COCO DeepLab-v2, so
+``pretrained="imagenet"`` loads torchvision's ImageNet ResNet (downloaded on first use) and
+``None`` starts from scratch. With pretrained weights the backbone's BatchNorm layers are frozen
+(eval mode, as DeepLab-v2 trains with batch 10).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SEGMENTATION_MODELS = ("small-seg", "deeplabv2-resnet101", "deeplabv2-resnet50")
+
+
+def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SmallSegNet(nn.Module):
+    """A small DeepLab-like net for 64x64 images, fast on a CPU (~73 k parameters at width 24,
+    ~20 M multiply-adds per 64x64 image).
+
+    stride-4 encoder (two strided 3x3 stages) -> dilated context block (rates 2, 4) -> a small ASPP
+    (rates 1, 2, 4 + image pooling) -> 1x1 classifier -> bilinear upsampling x4.
+    """
+
+    def __init__(self, num_classes: int, width: int = 24):
+        super().__init__()
+        w = width
+        self.stage1 = nn.Sequential(_cbr(3, w // 2, stride=2), _cbr(w // 2, w))  # H/2
+        self.stage2 = nn.Sequential(_cbr(w, w, stride=2), _cbr(w, w))  # H/4
+        self.stage3 = nn.Sequential(_cbr(w, 2 * w, dilation=2), _cbr(2 * w, 2 * w, dilation=4))  # H/4
+        self.aspp = nn.ModuleList([nn.Sequential(nn.Conv2d(2 * w, w, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(True))]
+                                  + [_cbr(2 * w, w, dilation=r) for r in (2, 4)])
+        self.pool_proj = nn.Sequential(nn.Conv2d(2 * w, w, 1), nn.ReLU(True))
+        self.project = nn.Sequential(nn.Conv2d(4 * w, 2 * w, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(True))
+        self.classifier = nn.Conv2d(2 * w, num_classes, 1)
+        self.tap_channels = [w, w, 2 * w, 2 * w]
+
+    def forward_features(self, x: torch.Tensor):
+        size = x.shape[-2:]
+        t1 = self.stage1(x)
+        t2 = self.stage2(t1)
+        t3 = self.stage3(t2)
+        pooled = self.pool_proj(F.adaptive_avg_pool2d(t3, 1)).expand(-1, -1, *t3.shape[-2:])
+        t4 = self.project(torch.cat([b(t3) for b in self.aspp] + [pooled], 1))
+        logits = F.interpolate(self.classifier(t4), size=size, mode="bilinear", align_corners=False)
+        return logits, [t1, t2, t3, t4]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+class ASPPv2(nn.Module):
+    """DeepLab-v2 head: sum of 3x3 atrous classifiers (rates 6, 12, 18, 24) on the last features."""
+
+    def __init__(self, cin: int, num_classes: int, rates=(6, 12, 18, 24)):
+        super().__init__()
+        self.branches = nn.ModuleList([nn.Conv2d(cin, num_classes, 3, padding=r, dilation=r) for r in rates])
+        for b in self.branches:
+            nn.init.normal_(b.weight, 0, 0.01)
+            nn.init.zeros_(b.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(b(x) for b in self.branches)
+
+
+class DeepLabV2(nn.Module):
+    """DeepLab-v2: dilated ResNet-50/101 (output stride 8) + :class:`ASPPv2`. Taps = layer1..layer4."""
+
+    def __init__(self, num_classes: int, depth: int = 101, pretrained: str | None = None):
+        super().__init__()
+        from torchvision.models import ResNet50_Weights, ResNet101_Weights, resnet50, resnet101
+
+        if pretrained not in (None, "imagenet"):
+            raise ValueError(f"unknown pretrained weights {pretrained!r}; choose from none, imagenet")
+        builders = {50: (resnet50, ResNet50_Weights.IMAGENET1K_V1), 101: (resnet101, ResNet101_Weights.IMAGENET1K_V1)}
+        if depth not in builders:
+            raise ValueError(f"DeepLab-v2 depth must be 50 or 101, got {depth}")
+        build, weights = builders[depth]
+        net = build(weights=weights if pretrained else None, replace_stride_with_dilation=[False, True, True])
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.layers = nn.ModuleList([net.layer1, net.layer2, net.layer3, net.layer4])
+        self.head = ASPPv2(2048, num_classes)
+        self.tap_channels = [256, 512, 1024, 2048]
+        self.freeze_bn = pretrained is not None
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.freeze_bn:  # keep pretrained BN statistics (batch 10 is too small to re-estimate)
+            for m in [self.stem, self.layers]:
+                for mod in m.modules():
+                    if isinstance(mod, nn.BatchNorm2d):
+                        mod.eval()
+                        mod.weight.requires_grad_(False)
+                        mod.bias.requires_grad_(False)
+        return self
+
+    def forward_features(self, x: torch.Tensor):
+        size = x.shape[-2:]
+        h = self.stem(x)
+        taps = []
+        for layer in self.layers:
+            h = layer(h)
+            taps.append(h)
+        logits = F.interpolate(self.head(h), size=size, mode="bilinear", align_corners=False)
+        return logits, taps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+def build_segmentation_model(name: str, num_classes: int, pretrained: str | None = None) -> nn.Module:
+    """A segmentation network by name: ``small-seg``, ``deeplabv2-resnet101`` or ``deeplabv2-resnet50``.
+
+    ``pretrained``: ``None`` or ``"imagenet"`` (DeepLab backbones only)."""
+    if name == "small-seg":
+        if pretrained:
+            raise ValueError("small-seg has no pretrained weights; use pretrained=None")
+        return SmallSegNet(num_classes)
+    if name in ("deeplabv2-resnet101", "deeplabv2-resnet50"):
+        return DeepLabV2(num_classes, depth=int(name.rsplit("resnet", 1)[1]), pretrained=pretrained)
+    raise ValueError(f"unknown segmentation model {name!r}; choose from {', '.join(SEGMENTATION_MODELS)}")
