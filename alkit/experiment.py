@@ -98,29 +98,14 @@ def run_experiment(exp: Experiment, *, task=None, store_root=None, progress: boo
     Columns: dataset, augment, ssl, regime, strategy, trial, cycle, n_labelled, cost, accuracy,
     seconds (and ``selected`` in the stored JSON). A tqdm bar counts cycles.
     """
-    from tqdm.auto import tqdm
-
-    from .loop import check_budget, run_trial
+    from .loop import run_grid
 
     strategies = [check_strategy(s) for s in exp.strategies]
     task = task if task is not None else make_task(exp)
-    check_budget(task, exp.initial, exp.step, exp.cycles)
     root = store_root if store_root is not None else runs_dir()
     meta = dict(dataset=exp.dataset, augment=exp.augment, ssl=exp.ssl or "none", regime=exp.regime)
-    total = len(strategies) * exp.trials * (exp.cycles + 1)
-    bar = tqdm(total=total, desc=f"{exp.dataset}/{exp.augment}{'/' + exp.ssl if exp.ssl else ''}",
-               unit="cycle", disable=not progress)
-    records = []
-    try:
-        for strategy in strategies:
-            store = RunStore(root, exp.store_config(strategy))
-            for trial in range(exp.trials):
-                def tick(rec, s=strategy):
-                    bar.set_postfix_str(f"{s} t{rec['trial']} c{rec['cycle']} acc={rec['accuracy']:.3f}")
-                    bar.update(1)
-
-                records += run_trial(task, strategy, initial=exp.initial, step=exp.step, cycles=exp.cycles,
-                                     trial=trial, seed=exp.seed, store=store, meta=meta, on_cycle=tick)
-    finally:
-        bar.close()
+    records = run_grid(task, strategies, trials=exp.trials, initial=exp.initial, step=exp.step, cycles=exp.cycles,
+                       seed=exp.seed, store_for=lambda s: RunStore(root, exp.store_config(s)), meta=meta,
+                       metric="accuracy", progress=progress,
+                       desc=f"{exp.dataset}/{exp.augment}{'/' + exp.ssl if exp.ssl else ''}")
     return records_frame(records, with_selected=with_selected)

@@ -115,3 +115,30 @@ def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles:
         if on_cycle:
             on_cycle(record)
     return records
+
+
+def run_grid(task: Task, strategies, *, trials: int, initial: float, step: float, cycles: int, seed: int,
+             store_for, meta: dict, metric: str, desc: str, progress: bool = True) -> list[dict]:
+    """Every strategy x trial through :func:`run_trial`, with one tqdm bar counting cycles.
+
+    ``store_for(strategy)`` gives the :class:`RunStore` of a strategy (or None); ``metric`` is
+    the record field shown on the bar. Returns all records in (strategy, trial, cycle) order.
+    """
+    from tqdm.auto import tqdm
+
+    check_budget(task, initial, step, cycles)
+    bar = tqdm(total=len(strategies) * trials * (cycles + 1), desc=desc, unit="cycle", disable=not progress)
+    records: list[dict] = []
+    try:
+        for strategy in strategies:
+            store = store_for(strategy)
+            for trial in range(trials):
+                def tick(rec, s=strategy):
+                    bar.set_postfix_str(f"{s} t{rec['trial']} c{rec['cycle']} {metric}={rec[metric]:.3f}")
+                    bar.update(1)
+
+                records += run_trial(task, strategy, initial=initial, step=step, cycles=cycles, trial=trial,
+                                     seed=seed, store=store, meta=meta, on_cycle=tick)
+    finally:
+        bar.close()
+    return records

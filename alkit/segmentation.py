@@ -314,32 +314,17 @@ def run_segmentation(exp: SegExperiment, *, task: SegmentationTask | None = None
     B_i + cycle x B_s: the x axis of the paper's curves), n_clicks (clicks actually spent, at most
     one image's cost above the budget), miou, seconds (and
     ``preview`` when ``exp.preview`` > 0, ``selected`` when asked). A tqdm bar counts cycles."""
-    from tqdm.auto import tqdm
-
-    from .loop import check_budget, run_trial
+    from .loop import run_grid
     from .paths import runs_dir
     from .results import RunStore, records_frame
 
     strategies = [seg_scores.check_seg_strategy(s) for s in exp.strategies]
     task = task if task is not None else make_experiment_task(exp)
-    check_budget(task, exp.initial, exp.step, exp.cycles)
     root = store_root if store_root is not None else runs_dir()
     meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
-    bar = tqdm(total=len(strategies) * exp.trials * (exp.cycles + 1), desc=f"{exp.dataset} (clicks)",
-               unit="cycle", disable=not progress)
-    records = []
-    try:
-        for strategy in strategies:
-            store = RunStore(root, exp.store_config(strategy, task))
-            for trial in range(exp.trials):
-                def tick(rec, s=strategy):
-                    bar.set_postfix_str(f"{s} t{rec['trial']} c{rec['cycle']} mIoU={rec['miou']:.3f}")
-                    bar.update(1)
-
-                records += run_trial(task, strategy, initial=exp.initial, step=exp.step, cycles=exp.cycles,
-                                     trial=trial, seed=exp.seed, store=store, meta=meta, on_cycle=tick)
-    finally:
-        bar.close()
+    records = run_grid(task, strategies, trials=exp.trials, initial=exp.initial, step=exp.step, cycles=exp.cycles,
+                       seed=exp.seed, store_for=lambda s: RunStore(root, exp.store_config(s, task)), meta=meta,
+                       metric="miou", desc=f"{exp.dataset} (clicks)", progress=progress)
     df = records_frame(records, with_selected=with_selected)
     df = df.rename(columns={"n_labelled": "n_images", "cost": "n_clicks"})
     df.insert(df.columns.get_loc("n_clicks"), "budget", exp.initial + exp.step * df["cycle"])
