@@ -60,10 +60,11 @@ def test_per_image_randomness(name):
 
 def test_scaling_rule():
     assert (scaled_pad(32), scaled_cutout(32)) == (4, 16)
-    assert (scaled_pad(8), scaled_cutout(8)) == (1, 4)
+    assert (scaled_pad(8), scaled_cutout(8)) == (1, 2)  # halved below 16 px
+    assert scaled_cutout(16) == 8
     assert (scaled_pad(2), scaled_cutout(1)) == (1, 1)
     aug = build_augment("paper", 8, hflip=False)
-    assert (aug.pad, aug.cutout_size, aug.hflip) == (1, 4, False)
+    assert (aug.pad, aug.cutout_size, aug.hflip) == (1, 2, False)
 
 
 def test_unknown_name_and_bad_input():
@@ -125,10 +126,10 @@ def test_cutout_square():
 
 
 def test_paper_on_digits_has_cutout():
-    # 8x8 one-channel white images: cutout (4x4) must black out a block in every image
+    # 8x8 one-channel white images: cutout (2x2, clipped at the border) must black out pixels in every image
     x = torch.full((32, 1, 8, 8), 255, dtype=torch.uint8)
     y = build_augment("paper", 8, hflip=False)(x, _gen(0))
-    assert ((y == 0).flatten(1).sum(1) >= 4).all()
+    assert ((y == 0).flatten(1).sum(1) >= 1).all()
 
 
 # ------------------------------------------------------------------ single ops vs torchvision
