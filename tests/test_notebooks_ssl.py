@@ -1,0 +1,42 @@
+"""Notebook 04 (transfer learning) beyond the generic smoke run of tests/test_notebooks.py: with a
+fabricated ImageNet weights file (the fine-tuning path) and with no weights at all (it must say so
+in one line and still plot SSL-Random). Notebooks 02 and 03 are covered by the generic test."""
+
+import json
+
+import torch
+import torchvision
+
+from alkit.reproduce import run_notebook
+
+
+def executed(out):
+    nb = json.loads(out.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    return "".join("".join(o.get("text", "")) for c in code for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+def figures(tmp_path):
+    return sorted(p.name for p in (tmp_path / "outputs" / "figures").glob("*.png"))
+
+
+def test_transfer_notebook_with_fabricated_weights(tmp_path):
+    weights = tmp_path / "resnet18-fake.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    text = executed(run_notebook("04_transfer_learning", preset="smoke", output_dir=tmp_path / "nb",
+                                 parameters={"weights_path": str(weights)}))
+    assert "weights: resnet18-fake.pth" in text
+    assert "SSL-Random minus fine-tuned ImageNet ResNet-18" in text
+    assert any("transfer" in f for f in figures(tmp_path))
+
+
+def test_transfer_notebook_without_weights_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # no cached weights, no download
+    text = executed(run_notebook("04_transfer_learning", preset="smoke", output_dir=tmp_path / "nb"))
+    assert text.count("Transfer learning skipped") == 1
+    assert "no transfer comparison in this run" in text
+    assert "SSL-Random minus" not in text
+    assert figures(tmp_path)
