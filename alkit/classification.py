@@ -114,9 +114,10 @@ class ClassificationTask:
     def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
         strategies.check_strategy(strategy)
         if strategy == "ll":
+            if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
+                self._tap_channels = list(self.new_model().tap_channels)
             torch.manual_seed(seed + 7)
-            probe = self.new_model()
-            lossnet = LossPredictionModule(probe.tap_channels)
+            lossnet = LossPredictionModule(self._tap_channels)
             model = self._train_one(labelled, seed, lossnet=lossnet)
             return Learner([model], lossnet=lossnet)
         members = self.ensemble_size if strategy == "ens-varr" else 1
