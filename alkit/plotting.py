@@ -59,10 +59,17 @@ def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "s
 
 
 def savefig(fig, name: str, folder: str | Path | None = None) -> Path:
-    """Save ``fig`` as ``<outputs>/figures/<name>.png`` and ``.pdf``; returns the PNG path."""
+    """Save ``fig`` as ``<outputs>/figures/<name>.png`` and ``.pdf``; returns the PNG path.
+
+    Each file is rendered into a temp file in the same folder and renamed into place, so an
+    interrupted save never leaves a half-written PNG/PDF under the final name.
+    """
+    from .results import atomic_open
+
     folder = Path(folder) if folder else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{name}.png"
-    fig.savefig(png, dpi=130, bbox_inches="tight")
-    fig.savefig(folder / f"{name}.pdf", bbox_inches="tight")
+    for path, kw in ((png, {"dpi": 130}), (folder / f"{name}.pdf", {})):
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=path.suffix[1:], bbox_inches="tight", **kw)
     return png

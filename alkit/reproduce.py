@@ -8,6 +8,7 @@ of parameter overrides. Executed copies go to ``<outputs>/notebooks/``.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -53,9 +54,14 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     """Execute one notebook with papermill; returns the path of the executed copy.
 
     The notebook runs with its own folder as working directory; ``parameters`` override the
-    preset's values.
+    preset's values. papermill writes the executed copy as it goes, so it writes to a hidden temp
+    name in the output folder that is renamed to ``<stem>[.<preset>].ipynb`` only when the run
+    succeeds. If a cell fails (``PapermillExecutionError`` is re-raised) or the run is
+    interrupted, the partial copy is kept as ``<stem>[.<preset>].failed.ipynb`` for inspection.
     """
     import papermill as pm
+
+    from .results import clean_orphans, commit_temp, temp_path
 
     nb = resolve_notebook(str(notebook)) if not Path(notebook).exists() else Path(notebook)
     params = preset_parameters(nb, preset)
@@ -64,8 +70,18 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "" if preset == "default" else f".{preset}"
     out = out_dir / f"{nb.stem}{suffix}.ipynb"
-    pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent), kernel_name="python3",
-                        progress_bar=progress, report_mode=False)
+    failed = out_dir / f"{nb.stem}{suffix}.failed.ipynb"
+    clean_orphans(out_dir)  # partial copies of runs that were killed outright
+    tmp = temp_path(out, ext=".ipynb")  # papermill warns about names not ending in .ipynb
+    try:
+        pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
+                            progress_bar=progress, report_mode=False)
+    except BaseException:
+        if tmp.exists():
+            os.replace(tmp, failed)
+        raise
+    commit_temp(tmp, out)
+    failed.unlink(missing_ok=True)  # an earlier failure of this notebook is now out of date
     return out
 
 
