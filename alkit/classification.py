@@ -54,10 +54,10 @@ class ClassificationTask:
         if ssl not in SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda")
         self.device = pick_device(device)
-        if self.device.type == "cpu" and data.image_size <= 16:
-            # Tiny convolutions do not parallelise: one thread is faster than two fighting over
-            # small kernels (measured 5x faster on 8x8 digits on a 2-core machine).
-            torch.set_num_threads(1)
+        # Tiny convolutions do not parallelise: one thread is faster than two fighting over small
+        # kernels (measured 5x faster on 8x8 digits on a 2-core machine). The runner
+        # (alkit.runner) reads this hint; the task itself never changes process-wide settings.
+        self.preferred_threads = 1 if self.device.type == "cpu" and data.image_size <= 16 else None
         self.data = data.to(self.device)
         self.name = data.name
         self.model_name = model or default_model(data)
@@ -77,7 +77,11 @@ class ClassificationTask:
         self.lr = lr
         self.ensemble_size = ensemble_size
         self.model_factory = model_factory  # optional callable() -> fresh classifier (e.g. pretrained)
-        self.labels = data.train_y.cpu().numpy()
+        self.labels = data.train_y.cpu().numpy().copy()  # own memory, not a view of a tensor
+
+    def unit_cost(self, strategy: str) -> int:
+        """Models trained per cycle by ``strategy`` (for scheduling parallel units)."""
+        return self.ensemble_size if strategy == "ens-varr" else 1
 
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from .paths import runs_dir
-from .results import RunStore, records_frame
+from .results import records_frame
 from .strategies import STRATEGY_NAMES, check_strategy
 
 # The paper's budget regimes (Sec. 3.2.1 and 3.2.4): (initial B_i, step B_s, cycles).
@@ -62,12 +62,15 @@ class Experiment:
     data_root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
     device: str | None = field(default=None, compare=False)
+    workers: int | None = field(default=None, compare=False)  # parallel units (None: one per core)
 
-    def store_config(self, strategy: str) -> dict:
-        """The part of the config that determines a strategy's results (the store key)."""
+    def store_config(self, strategy: str, data_fingerprint: str) -> dict:
+        """The part of the config that determines a strategy's results (the store key), with the
+        content fingerprint of the data it runs on (:func:`alkit.fingerprint.data_fingerprint`)."""
         cfg = asdict(self)
-        for k in ("strategies", "trials", "data_root", "download", "device"):
+        for k in ("strategies", "trials", "data_root", "download", "device", "workers"):
             cfg.pop(k)
+        cfg["data"] = data_fingerprint
         if self.ssl is None:
             cfg.pop("iterations"), cfg.pop("unlabelled_batch")
         else:
@@ -92,20 +95,30 @@ def make_task(exp: Experiment, data=None):
 
 
 def run_experiment(exp: Experiment, *, task=None, store_root=None, progress: bool = True,
-                   with_selected: bool = False) -> pd.DataFrame:
+                   with_selected: bool = False, workers: int | None = None, executor=None) -> pd.DataFrame:
     """Run (or load) every strategy x trial of ``exp``; one row per (strategy, trial, cycle).
 
     Columns: dataset, augment, ssl, regime, strategy, trial, cycle, n_labelled, cost, accuracy,
-    seconds (and ``selected`` in the stored JSON). A tqdm bar counts cycles.
+    seconds (and ``selected`` when asked). A tqdm bar counts cycles. The (strategy, trial) units
+    run in ``workers`` parallel processes (default ``exp.workers``, else one per core on the CPU);
+    a ``task`` that cannot be pickled (e.g. one holding a closure) runs them in this process.
+    ``executor``: any ``submit``-style executor to run the units on instead (see
+    :mod:`alkit.runner`).
     """
+    from .fingerprint import data_fingerprint
     from .loop import run_grid
+    from .runner import picklable
 
     strategies = [check_strategy(s) for s in exp.strategies]
     task = task if task is not None else make_task(exp)
-    root = store_root if store_root is not None else runs_dir()
+    workers = workers if workers is not None else exp.workers
+    if executor is None and workers != 1 and not picklable(task):
+        workers = 1
+    fingerprint = data_fingerprint(task.data)
     meta = dict(dataset=exp.dataset, augment=exp.augment, ssl=exp.ssl or "none", regime=exp.regime)
     records = run_grid(task, strategies, trials=exp.trials, initial=exp.initial, step=exp.step, cycles=exp.cycles,
-                       seed=exp.seed, store_for=lambda s: RunStore(root, exp.store_config(s)), meta=meta,
-                       metric="accuracy", progress=progress,
+                       seed=exp.seed, store_root=store_root if store_root is not None else runs_dir(),
+                       store_config_for=lambda s: exp.store_config(s, fingerprint), meta=meta,
+                       metric="accuracy", progress=progress, workers=workers, executor=executor,
                        desc=f"{exp.dataset}/{exp.augment}{'/' + exp.ssl if exp.ssl else ''}")
     return records_frame(records, with_selected=with_selected)

@@ -60,7 +60,7 @@ def check_budget(task: Task, initial: float, step: float, cycles: int) -> None:
 
 def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles: int, trial: int,
               seed: int = 0, store: RunStore | None = None, meta: dict | None = None,
-              on_cycle=None) -> list[dict]:
+              metric: str | None = None, on_cycle=None) -> list[dict]:
     """Run (or resume) one trial of pool-based AL and return one record per cycle.
 
     ``cycles`` query rounds follow the initial set, so there are ``cycles + 1`` records.
@@ -68,7 +68,9 @@ def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles:
     ``n_labelled``, ``cost`` (units spent so far), the task's metrics, ``seconds`` and ``selected``
     (pool indices labelled for this cycle, in the order they were picked). With a ``store``, finished cycles are loaded instead of
     recomputed and every new cycle is saved as soon as it ends. ``on_cycle(record)`` is called
-    after each cycle, loaded or computed (progress bars hook in there).
+    after each cycle, loaded or computed (progress bars hook in there). ``metric`` (e.g.
+    ``"accuracy"``) is checked to be finite in every cached cycle; a cached cycle that fails the
+    store's validation is set aside and recomputed, with every cycle after it.
     """
     check_budget(task, initial, step, cycles)
     costs = np.asarray(task.pool_costs(), dtype=np.float64)
@@ -78,7 +80,7 @@ def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles:
     pending = None  # items labelled for the next cycle, in the order they were picked
     if store is not None:
         for c in range(cycles + 1):
-            saved = store.load_cycle(trial, c)
+            saved = store.load_cycle(trial, c, pool_size=len(costs), metric=metric)
             if saved is None:
                 break
             records.append(saved[0])
@@ -118,27 +120,22 @@ def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles:
 
 
 def run_grid(task: Task, strategies, *, trials: int, initial: float, step: float, cycles: int, seed: int,
-             store_for, meta: dict, metric: str, desc: str, progress: bool = True) -> list[dict]:
-    """Every strategy x trial through :func:`run_trial`, with one tqdm bar counting cycles.
+             store_root, store_config_for, meta: dict, metric: str, desc: str, progress: bool = True,
+             workers: int | None = None, executor=None) -> list[dict]:
+    """Every strategy x trial through :func:`run_trial`, as independent units run by
+    :func:`alkit.runner.run_units` (parallel worker processes, one per core by default), with one
+    tqdm bar counting cycles.
 
-    ``store_for(strategy)`` gives the :class:`RunStore` of a strategy (or None); ``metric`` is
-    the record field shown on the bar. Returns all records in (strategy, trial, cycle) order.
+    ``store_config_for(strategy)`` gives the results-store config of a strategy (None: no store)
+    under ``store_root``; ``metric`` is the record field shown on the bar. Returns all records in
+    (strategy, trial, cycle) order, whatever order the units finished in.
     """
-    from tqdm.auto import tqdm
+    from .runner import Unit, run_units
 
     check_budget(task, initial, step, cycles)
-    bar = tqdm(total=len(strategies) * trials * (cycles + 1), desc=desc, unit="cycle", disable=not progress)
-    records: list[dict] = []
-    try:
-        for strategy in strategies:
-            store = store_for(strategy)
-            for trial in range(trials):
-                def tick(rec, s=strategy):
-                    bar.set_postfix_str(f"{s} t{rec['trial']} c{rec['cycle']} {metric}={rec[metric]:.3f}")
-                    bar.update(1)
-
-                records += run_trial(task, strategy, initial=initial, step=step, cycles=cycles, trial=trial,
-                                     seed=seed, store=store, meta=meta, on_cycle=tick)
-    finally:
-        bar.close()
-    return records
+    root = None if store_root is None else str(store_root)
+    units = [Unit(strategy=s, trial=t, initial=initial, step=step, cycles=cycles, seed=seed, metric=metric,
+                  store_root=root, store_config=store_config_for(s), meta=dict(meta))
+             for s in strategies for t in range(trials)]
+    per_unit = run_units(task, units, workers=workers, executor=executor, progress=progress, desc=desc)
+    return [rec for recs in per_unit for rec in recs]

@@ -62,11 +62,14 @@ def load_segmentation_dataset(name, data_root=None, download: bool = False, **op
         from .data.voc import load_voc
 
         return load_voc(resolve_root(data_root), download=download, **options)
-    if Path(str(name)).expanduser().is_dir():
+    from .checks import did_you_mean, looks_like_path
+
+    if looks_like_path(name) or Path(str(name)).expanduser().is_dir():
         from .data.seg_folder import load_seg_folder
 
-        return load_seg_folder(name, **options)
-    raise ValueError(f"unknown segmentation dataset {name!r}; choose from shapes, voc, or a folder path")
+        return load_seg_folder(name, **options)  # "folder not found: <name>" when it does not exist
+    raise ValueError(f"unknown segmentation dataset {name!r}{did_you_mean(name, ('shapes', 'voc'))}; "
+                     f"choose from shapes, voc, or a folder path")
 
 
 @dataclass
@@ -108,10 +111,11 @@ class SegmentationTask:
                  preview: int = 0, preview_size: int = 64, eval_batch: int = 64, device=None, progress: bool = False):
         r = recipe(data.name)
         self.device = pick_device(device)
-        if self.device.type == "cpu" and data.fixed_size and max(data.train_images.shape[-2:]) <= 128:
-            # Small convolutions do not parallelise: one thread trains the small net on 64x64 scenes
-            # at ~8 ms/image on a 2-core machine, two threads 8-20x slower once anything else runs.
-            torch.set_num_threads(1)
+        # Small convolutions do not parallelise: one thread trains the small net on 64x64 scenes
+        # at ~8 ms/image on a 2-core machine, two threads 8-20x slower once anything else runs.
+        # A hint for the runner (alkit.runner); the task never changes process-wide settings.
+        small = self.device.type == "cpu" and data.fixed_size and max(data.train_images.shape[-2:]) <= 128
+        self.preferred_threads = 1 if small else None
         self.data = data.to(self.device)
         self.name = data.name
         self.tolerance = float(r["tolerance"] if tolerance is None else tolerance)
@@ -134,6 +138,10 @@ class SegmentationTask:
         self.clicks = np.maximum(clicks, 1).astype(np.float64)
         approx = [torch.from_numpy(a) for a in approx]
         self.approx_masks = torch.stack(approx).to(self.device) if data.fixed_size else approx
+
+    def unit_cost(self, strategy: str) -> int:
+        """Networks trained per cycle by ``strategy`` (for scheduling parallel units)."""
+        return self.ensemble_size if strategy == "ens-ent" else 1
 
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
@@ -279,10 +287,15 @@ class SegExperiment:
     data_root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
     device: str | None = field(default=None, compare=False)
+    workers: int | None = field(default=None, compare=False)  # parallel units (None: one per core)
 
     def store_config(self, strategy: str, task: SegmentationTask) -> dict:
-        """What determines one strategy's results (the results-store key): the resolved recipe."""
-        cfg = dict(task="segmentation", dataset=self.dataset, strategy=strategy, initial=self.initial,
+        """What determines one strategy's results (the results-store key): the resolved recipe and
+        the content fingerprint of the data it runs on."""
+        from .fingerprint import data_fingerprint
+
+        cfg = dict(task="segmentation", dataset=self.dataset, data=data_fingerprint(task.data),
+                   strategy=strategy, initial=self.initial,
                    step=self.step, cycles=self.cycles, tolerance=task.tolerance, epochs=task.epochs,
                    model=task.model_name, pretrained=task.pretrained, lr=task.lr, batch_size=self.batch_size,
                    crop=task.crop_size, scale=list(task.scale_range), seed=self.seed,
@@ -307,24 +320,32 @@ def make_experiment_task(exp: SegExperiment, progress: bool = False) -> Segmenta
 
 
 def run_segmentation(exp: SegExperiment, *, task: SegmentationTask | None = None, store_root=None,
-                     progress: bool = True, with_selected: bool = False):
+                     progress: bool = True, with_selected: bool = False, workers: int | None = None,
+                     executor=None):
     """Run (or load from the results store) every strategy x trial; one row per (strategy, trial, cycle).
 
     Columns: dataset, tolerance, strategy, trial, cycle, n_images, budget (nominal clicks,
     B_i + cycle x B_s: the x axis of the paper's curves), n_clicks (clicks actually spent, at most
     one image's cost above the budget), miou, seconds (and
-    ``preview`` when ``exp.preview`` > 0, ``selected`` when asked). A tqdm bar counts cycles."""
+    ``preview`` when ``exp.preview`` > 0, ``selected`` when asked). A tqdm bar counts cycles.
+    The (strategy, trial) units run in parallel worker processes as in
+    :func:`alkit.experiment.run_experiment` (``workers``, ``executor``)."""
     from .loop import run_grid
     from .paths import runs_dir
-    from .results import RunStore, records_frame
+    from .results import records_frame
+    from .runner import picklable
 
     strategies = [seg_scores.check_seg_strategy(s) for s in exp.strategies]
     task = task if task is not None else make_experiment_task(exp)
-    root = store_root if store_root is not None else runs_dir()
+    workers = workers if workers is not None else exp.workers
+    if executor is None and workers != 1 and not picklable(task):
+        workers = 1
+    configs = {s: exp.store_config(s, task) for s in strategies}
     meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
     records = run_grid(task, strategies, trials=exp.trials, initial=exp.initial, step=exp.step, cycles=exp.cycles,
-                       seed=exp.seed, store_for=lambda s: RunStore(root, exp.store_config(s, task)), meta=meta,
-                       metric="miou", desc=f"{exp.dataset} (clicks)", progress=progress)
+                       seed=exp.seed, store_root=store_root if store_root is not None else runs_dir(),
+                       store_config_for=configs.get, meta=meta, metric="miou", desc=f"{exp.dataset} (clicks)",
+                       progress=progress, workers=workers, executor=executor)
     df = records_frame(records, with_selected=with_selected)
     df = df.rename(columns={"n_labelled": "n_images", "cost": "n_clicks"})
     df.insert(df.columns.get_loc("n_clicks"), "budget", exp.initial + exp.step * df["cycle"])
@@ -339,5 +360,5 @@ def run_segmentation_experiment(args, strategies):
     exp = SegExperiment(dataset=args.dataset, strategies=tuple(strategies), initial=args.initial, step=args.step,
                         cycles=args.cycles, trials=args.trials, tolerance=getattr(args, "tolerance", None),
                         epochs=args.epochs, model=args.model, seed=args.seed, data_root=args.data_root,
-                        download=args.download, device=args.device)
+                        download=args.download, device=args.device, workers=getattr(args, "workers", None))
     return run_segmentation(exp, store_root=args.runs_dir, with_selected=True)

@@ -75,8 +75,8 @@ def test_deterministic_under_seed_and_trials_differ():
 
 def test_resume_after_interruption_matches_uninterrupted(tmp_path):
     kw = dict(initial=9, step=6, cycles=4, trial=0, seed=11)
-    full = run_trial(FakeTask(), "random", store=RunStore(tmp_path / "a", {"k": 1}), **kw)
-    store = RunStore(tmp_path / "b", {"k": 1})
+    full = run_trial(FakeTask(), "random", store=RunStore(tmp_path / "a", {"k": 1, "data": "x"}), **kw)
+    store = RunStore(tmp_path / "b", {"k": 1, "data": "x"})
     with pytest.raises(KeyboardInterrupt):
         run_trial(FakeTask(fail_at_fit=3), "random", store=store, **kw)  # dies in cycle 2
     resumed_task = FakeTask()

@@ -1,0 +1,141 @@
+"""Parallel (strategy, trial) units: the same records as a sequential run, in the same order;
+errors and external executors; the in-process path leaves torch's thread count as it was."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from alkit.experiment import Experiment, run_experiment
+from alkit.runner import InlineExecutor, Unit, default_workers, run_units, threads_per_worker
+
+EXP = dict(strategies=("random", "entropy", "ens-varr"), initial=20, step=20, cycles=2, trials=2, epochs=2,
+           ensemble_size=2, seed=3)
+
+
+def strip(df):
+    return df.drop(columns="seconds").reset_index(drop=True)
+
+
+def test_two_workers_equal_one_worker(tmp_path):
+    exp = Experiment(**EXP)
+    seq = run_experiment(exp, store_root=tmp_path / "seq", progress=False, with_selected=True, workers=1)
+    par = run_experiment(exp, store_root=tmp_path / "par", progress=False, with_selected=True, workers=2)
+    assert len(seq) == 3 * 2 * 3
+    assert list(zip(par.strategy, par.trial, par.cycle)) == list(zip(seq.strategy, seq.trial, seq.cycle))
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(strip(seq), strip(par))
+    # every cycle of every unit went to the store
+    assert len(list((tmp_path / "par").rglob("cycle*.json"))) == len(par)
+
+
+def test_external_executor_and_resume(tmp_path):
+    exp = Experiment(**EXP)
+    a = run_experiment(exp, store_root=tmp_path, progress=False, executor=ThreadPoolExecutor(2))
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("cycle*.json")}
+    b = run_experiment(exp, store_root=tmp_path, progress=False, executor=InlineExecutor())
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("cycle*.json")}
+    assert before == after  # nothing recomputed or rewritten
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+class Boom:
+    """A task whose fit fails for one strategy."""
+
+    name = "boom"
+    device = torch.device("cpu")
+    preferred_threads = 1
+
+    def pool_costs(self):
+        return np.ones(30)
+
+    def initial_order(self, rng):
+        return rng.permutation(30)
+
+    def fit(self, labelled, seed, strategy):
+        if strategy == "bad":
+            raise RuntimeError("fit exploded")
+        return len(labelled)
+
+    def evaluate(self, learner):
+        return {"accuracy": learner / 30}
+
+    def rank(self, learner, strategy, labelled, unlabelled, budget, rng):
+        return rng.permutation(unlabelled)
+
+
+def units(*strategies):
+    return [Unit(strategy=s, trial=0, initial=5, step=5, cycles=2, seed=0, metric="accuracy") for s in strategies]
+
+
+def test_a_failing_unit_raises_its_error():
+    with pytest.raises(RuntimeError, match="fit exploded"):
+        run_units(Boom(), units("ok", "bad"), workers=1, progress=False)
+    with pytest.raises(RuntimeError, match="fit exploded"):
+        run_units(Boom(), units("ok", "bad"), executor=ThreadPoolExecutor(2), progress=False)
+
+
+def test_in_process_path_restores_threads():
+    before = torch.get_num_threads()
+    seen = []
+
+    class Spy(Boom):
+        def fit(self, labelled, seed, strategy):
+            seen.append(torch.get_num_threads())
+            return len(labelled)
+
+    out = run_units(Spy(), units("a"), workers=1, progress=False)
+    assert [r["n_labelled"] for r in out[0]] == [5, 10, 15]
+    assert seen and set(seen) == {1}  # the task's preferred single thread while it ran
+    assert torch.get_num_threads() == before
+
+
+def test_worker_counts(monkeypatch):
+    monkeypatch.delenv("ALKIT_WORKERS", raising=False)
+    monkeypatch.setattr("alkit.runner.available_cores", lambda: 4)
+    assert default_workers(Boom(), 10) == 4
+    assert default_workers(Boom(), 3) == 3  # never more workers than units
+    gpu = Boom()
+    gpu.device = torch.device("cuda")
+    assert default_workers(gpu, 10) == 1
+    monkeypatch.setenv("ALKIT_WORKERS", "2")
+    assert default_workers(Boom(), 10) == 2
+    big = Boom()
+    big.preferred_threads = None
+    assert threads_per_worker(big, 2) == 2 and threads_per_worker(Boom(), 2) == 1
+    assert threading.current_thread() is threading.main_thread()
+
+
+def test_swapped_data_under_one_store_recomputes(tmp_path):
+    """Same settings, same outputs folder, different data (one pool image changed): nothing of the
+    first run is reused; the first data again: everything is reused."""
+    from alkit.data import load_dataset
+    from alkit.experiment import make_task
+
+    exp = Experiment(strategies=("random",), initial=20, step=20, cycles=1, trials=1, epochs=1, seed=0)
+    first = run_experiment(exp, store_root=tmp_path, progress=False, workers=1)
+    other = load_dataset("digits")
+    x = other.train_x.clone()
+    x[0, 0, 0, 0] = 255 - x[0, 0, 0, 0]
+    other.train_x = x
+    calls = []
+    task = make_task(exp, data=other)
+    fit = task.fit
+    task.fit = lambda *a, **k: calls.append(1) or fit(*a, **k)
+    run_experiment(exp, task=task, store_root=tmp_path, progress=False, workers=1)
+    assert len(calls) == 2  # both cycles recomputed on the swapped data
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2  # two keys side by side
+    again = make_task(exp)
+    calls.clear()
+    fit2 = again.fit
+    again.fit = lambda *a, **k: calls.append(1) or fit2(*a, **k)
+    same = run_experiment(exp, task=again, store_root=tmp_path, progress=False, workers=1)
+    assert calls == []
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(first, same)
