@@ -1,8 +1,11 @@
 """One experiment = one dataset, augmentation and training recipe, several strategies x trials.
 
 :func:`run_experiment` is what the notebooks and ``python -m alkit run`` call. Every
-(strategy, trial) goes through :func:`alkit.loop.run_trial` with a results store keyed by the
-config, so a re-run reuses finished cycles and an interrupted run resumes where it stopped.
+(strategy, trial) is an independent unit (:mod:`alkit.runner`: parallel worker processes, one per
+core by default) that goes through :func:`alkit.loop.run_trial` with a results store keyed by the
+settings, the content fingerprint of the data actually loaded and the recipe version: a re-run on
+the same data with the same recipe reuses finished cycles, an interrupted run resumes, and
+anything else recomputes.
 """
 
 from __future__ import annotations
@@ -13,28 +16,8 @@ import pandas as pd
 
 from .paths import runs_dir
 from .results import records_frame
+from .recipes import REGIMES, regime_budget  # noqa: F401  (budgets live with the recipes)
 from .strategies import STRATEGY_NAMES, check_strategy
-
-# The paper's budget regimes (Sec. 3.2.1 and 3.2.4): (initial B_i, step B_s, cycles).
-REGIMES = {
-    ("cifar10", "high"): (5000, 2500, 6),
-    ("cifar100", "high"): (5000, 2500, 6),
-    ("cifar10", "low"): (250, 250, 7),
-    ("cifar100", "low"): (500, 500, 7),
-    # Embedded digits (1,257-image pool): the same shapes, shrunk so a laptop CPU runs them in
-    # minutes: "high" starts at ~8 % of the pool (100 + 4 x 50), "low" at 2 per class (20 + 7 x 20).
-    ("digits", "high"): (100, 50, 4),
-    ("digits", "low"): (20, 20, 7),
-}
-
-
-def regime_budget(dataset: str, regime: str) -> tuple[int, int, int]:
-    """(initial, step, cycles) of a named regime ("high" / "low") for a dataset."""
-    try:
-        return REGIMES[(dataset, regime)]
-    except KeyError:
-        valid = sorted({r for d, r in REGIMES if d == dataset})
-        raise ValueError(f"no regime {regime!r} for {dataset!r}; choose from {', '.join(valid) or 'none'}") from None
 
 
 @dataclass
@@ -95,7 +78,8 @@ def make_task(exp: Experiment, data=None):
 
 
 def run_experiment(exp: Experiment, *, task=None, store_root=None, progress: bool = True,
-                   with_selected: bool = False, workers: int | None = None, executor=None) -> pd.DataFrame:
+                   with_selected: bool = False, workers: int | None = None, executor=None,
+                   bar=None) -> pd.DataFrame:
     """Run (or load) every strategy x trial of ``exp``; one row per (strategy, trial, cycle).
 
     Columns: dataset, augment, ssl, regime, strategy, trial, cycle, n_labelled, cost, accuracy,
@@ -103,7 +87,7 @@ def run_experiment(exp: Experiment, *, task=None, store_root=None, progress: boo
     run in ``workers`` parallel processes (default ``exp.workers``, else one per core on the CPU);
     a ``task`` that cannot be pickled (e.g. one holding a closure) runs them in this process.
     ``executor``: any ``submit``-style executor to run the units on instead (see
-    :mod:`alkit.runner`).
+    :mod:`alkit.runner`). ``bar``: a tqdm bar to count cycles into (see :func:`alkit.runner.run_units`).
     """
     from .fingerprint import data_fingerprint
     from .loop import run_grid
@@ -119,6 +103,6 @@ def run_experiment(exp: Experiment, *, task=None, store_root=None, progress: boo
     records = run_grid(task, strategies, trials=exp.trials, initial=exp.initial, step=exp.step, cycles=exp.cycles,
                        seed=exp.seed, store_root=store_root if store_root is not None else runs_dir(),
                        store_config_for=lambda s: exp.store_config(s, fingerprint), meta=meta,
-                       metric="accuracy", progress=progress, workers=workers, executor=executor,
+                       metric="accuracy", progress=progress, workers=workers, executor=executor, bar=bar,
                        desc=f"{exp.dataset}/{exp.augment}{'/' + exp.ssl if exp.ssl else ''}")
     return records_frame(records, with_selected=with_selected)

@@ -121,7 +121,7 @@ def run_trial(task: Task, strategy: str, *, initial: float, step: float, cycles:
 
 def run_grid(task: Task, strategies, *, trials: int, initial: float, step: float, cycles: int, seed: int,
              store_root, store_config_for, meta: dict, metric: str, desc: str, progress: bool = True,
-             workers: int | None = None, executor=None) -> list[dict]:
+             workers: int | None = None, executor=None, bar=None) -> list[dict]:
     """Every strategy x trial through :func:`run_trial`, as independent units run by
     :func:`alkit.runner.run_units` (parallel worker processes, one per core by default), with one
     tqdm bar counting cycles.
@@ -137,5 +137,6 @@ def run_grid(task: Task, strategies, *, trials: int, initial: float, step: float
     units = [Unit(strategy=s, trial=t, initial=initial, step=step, cycles=cycles, seed=seed, metric=metric,
                   store_root=root, store_config=store_config_for(s), meta=dict(meta))
              for s in strategies for t in range(trials)]
-    per_unit = run_units(task, units, workers=workers, executor=executor, progress=progress, desc=desc)
+    per_unit = run_units(task, units, workers=workers, executor=executor, progress=progress, desc=desc,
+                         bar=bar)
     return [rec for recs in per_unit for rec in recs]

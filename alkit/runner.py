@@ -150,22 +150,26 @@ class InlineExecutor:
 
 
 def run_units(task, units: list[Unit], *, workers: int | None = None, executor=None, progress: bool = True,
-              desc: str = "", total_cycles: int | None = None) -> list[list[dict]]:
+              desc: str = "", bar=None) -> list[list[dict]]:
     """Run every unit and return their records, in the order of ``units``.
 
     ``workers``: parallel worker processes (default :func:`default_workers`); 1 runs the units one
     after another in this process. ``executor``: any object with ``submit(fn, *args)`` returning
     futures (then ``workers`` is ignored and the caller owns its lifetime). A tqdm bar counts
-    cycles. The first unit that raises stops the run (the others are cancelled) and its exception
-    is raised here; Ctrl-C stops the workers. Finished cycles are in the store either way.
+    cycles (pass ``bar``, a tqdm bar, to count into a caller's bar spanning several runs: it is
+    advanced, not closed). The first unit that raises stops the run (the others are cancelled) and
+    its exception is raised here; Ctrl-C stops the workers. Finished cycles are in the store
+    either way.
     """
     from tqdm.auto import tqdm
 
     units = list(units)
     if not units:
         return []
-    total = total_cycles if total_cycles is not None else sum(u.cycles + 1 for u in units)
-    bar = tqdm(total=total, desc=desc, unit="cycle", disable=not progress, smoothing=0)
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=sum(u.cycles + 1 for u in units), desc=desc, unit="cycle", disable=not progress,
+                   smoothing=0)
 
     def tick(item):
         s, t, c, value = item
@@ -181,7 +185,8 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
                 return [run_unit(task, u, sink) for u in units]
         return _run_parallel(task, units, workers, executor, tick)
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()
 
 
 class _CallbackQueue:
@@ -205,15 +210,12 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
     futures = {}
-    if own:  # pickled once here, unpickled by each unit's worker (see run_pickled_unit)
-        import pickle
+    import pickle
 
-        fn, payload = run_pickled_unit, pickle.dumps(task)
-    else:
-        fn, payload = run_unit, task
+    payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     try:
         for i in order:
-            futures[executor.submit(fn, payload, units[i], ticks)] = i
+            futures[executor.submit(run_pickled_unit, payload, units[i], ticks)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -221,6 +223,9 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
             for f in done:
                 if f.exception() is not None:
                     raise f.exception()
+                if ticks is None:  # an outside executor: count a unit's cycles when it ends
+                    for rec in f.result():
+                        tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[units[0].metric])))
         _drain(ticks, tick)
         out: list = [None] * len(units)
         for f, i in futures.items():
