@@ -90,20 +90,32 @@ def _scaled(settings: dict, preset: str, trials: int) -> dict:
     return out
 
 
-def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=None, progress: bool = True):
-    """Run (or load) every cell; one tidy frame with a ``setting`` column. One bar over all cycles."""
+def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=None, progress: bool = True,
+                 device=None):
+    """Run (or load) every cell; one tidy frame with a ``setting`` column. One bar over all
+    cycles; on the CPU all cells share one pool of worker processes (started once)."""
     from tqdm.auto import tqdm
 
-    from .experiment import Experiment, run_experiment
+    from .experiment import Experiment, make_task, run_experiment
+    from .runner import default_workers, process_pool, threads_per_worker
 
     total = sum(len(c.strategies) * c.settings["trials"] * (c.settings["cycles"] + 1) for c in cells)
-    frames = []
-    with tqdm(total=total, desc="alkit evaluate", unit="cycle", disable=not progress, smoothing=0) as bar:
-        for c in cells:
-            bar.set_description(f"evaluate: {c.name}")
-            exp = Experiment(strategies=c.strategies, data_root=data_root, **c.settings)
-            df = run_experiment(exp, store_root=store_root, progress=False, workers=workers, bar=bar)
-            frames.append(df.assign(setting=c.name))
+    frames, pool = [], None
+    try:
+        with tqdm(total=total, desc="alkit evaluate", unit="cycle", disable=not progress, smoothing=0) as bar:
+            for c in cells:
+                bar.set_description(f"evaluate: {c.name}")
+                exp = Experiment(strategies=c.strategies, data_root=data_root, device=device, **c.settings)
+                task = make_task(exp)
+                n = workers or default_workers(task, 10**6)
+                if pool is None and n > 1:
+                    pool = process_pool(n, threads_per_worker(task, n))
+                df = run_experiment(exp, task=task, store_root=store_root, progress=False, workers=n, bar=bar,
+                                    executor=pool)
+                frames.append(df.assign(setting=c.name))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -264,14 +276,15 @@ def _table_html(t: pd.DataFrame) -> str:
 
 
 def evaluate(strategies, *, preset: str = "default", out, data_root=None, store_root=None, workers=None,
-             trials: int = 3, progress: bool = True) -> dict:
+             trials: int = 3, progress: bool = True, device=None) -> dict:
     """Run the protocol for ``strategies`` (Random is added) and write the report into ``out``.
 
     Returns a dict with the tidy results (``df``) and the verdict tables (``raw``, ``ssl``,
     ``penalty``) and the ``summary`` paragraph."""
     strategies = tuple(dict.fromkeys(("random",) + tuple(strategies)))
     cells = protocol_cells(strategies, preset, data_root, trials)
-    df = run_protocol(cells, data_root=data_root, store_root=store_root, workers=workers, progress=progress)
+    df = run_protocol(cells, data_root=data_root, store_root=store_root, workers=workers, progress=progress,
+                      device=device)
     result = write_report(df, strategies, Path(out), preset=preset)
     result["df"] = df
     return result

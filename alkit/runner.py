@@ -196,6 +196,16 @@ class _CallbackQueue:
         self.put = fn
 
 
+def process_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh (``spawn``) processes with ``threads`` torch threads each, for
+    callers that run several experiments on one pool (pass it as ``executor``; close it with
+    ``shutdown``)."""
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads,))
+
+
 def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     import multiprocessing as mp
 
@@ -204,8 +214,7 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     manager = ctx.Manager() if own else None
     ticks = manager.Queue() if own else None
     if own:
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                       initargs=(threads_per_worker(task, workers),))
+        executor = process_pool(workers, threads_per_worker(task, workers))
     # Expensive units first (ensembles train several models per cycle) so the last one to finish
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
@@ -265,4 +274,4 @@ def _stop_workers(executor) -> None:
 
 
 __all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker", "torch_threads",
-           "available_cores", "InlineExecutor"]
+           "available_cores", "InlineExecutor", "process_pool", "picklable"]
