@@ -19,6 +19,13 @@ def outputs_dir() -> Path:
     return Path.cwd() / "outputs"
 
 
+def outputs_label() -> str:
+    """How :func:`outputs_dir` was chosen, for messages: ``$ALKIT_OUTPUTS`` or the default."""
+    if os.environ.get("ALKIT_OUTPUTS"):
+        return "$ALKIT_OUTPUTS"
+    return f"outputs folder {outputs_dir()} (set $ALKIT_OUTPUTS to write elsewhere)"
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Folder holding the paper's datasets: the argument, else ``$ALKIT_DATA``, else ``~/.alkit/data``."""
     if root is not None:

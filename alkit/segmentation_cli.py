@@ -9,8 +9,11 @@ SEGMENTATION_DATASETS = ("shapes", "voc")
 
 
 def is_segmentation_dataset(name: str) -> bool:
-    """``shapes``, ``voc``, or a path to a generic segmentation folder."""
-    return name in SEGMENTATION_DATASETS or Path(name).is_dir()
+    """``shapes``, ``voc``, or a path to a generic segmentation folder (an existing folder, or a name
+    that reads as a path: with a separator or starting with ``.``/``~``, whether it exists or not)."""
+    from .checks import looks_like_path
+
+    return name in SEGMENTATION_DATASETS or looks_like_path(name) or Path(name).expanduser().is_dir()
 
 
 def default_strategies(segmentation: bool) -> str:

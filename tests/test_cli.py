@@ -1,5 +1,6 @@
-"""The command line: bad input is one clear line and a non-zero exit, no traceback; a small run
-writes results.csv; a run killed mid-way resumes to the same results."""
+"""The command line: bad input is one clear line and a non-zero exit, no traceback (every kind of
+bad input: tests/test_bad_input.py); a small run writes results.csv; a run killed mid-way resumes
+to the same results."""
 
 import os
 import signal
@@ -20,25 +21,31 @@ def alkit(*args, env=None, timeout=300):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--strategies", "random,bald"], "unknown strategy 'bald'"),
+    (["--strategies", "random,qbc"], "unknown strategy 'qbc'"),
     (["--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--initial", "1000", "--step", "500", "--cycles", "2"], "exceeds the pool"),
     (["--dataset", "cifar10", "--data-root", "/nonexistent/place"], "--download"),
     (["--augment", "fancy"], "fancy"),
 ])
-def test_bad_input_is_one_clear_line(tmp_path, args, needle):
-    r = alkit("run", *args, "--out", str(tmp_path / "o"))
-    assert r.returncode == 2
-    err = r.stderr.strip()
+def test_bad_input_is_one_clear_line(tmp_path, capsys, args, needle):
+    # In-process (fast); tests/test_bad_input.py covers every kind of bad input the same way.
+    from alkit.__main__ import main
+
+    assert main(["run", *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
     assert needle in err and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
 
 
 def test_unknown_notebook_and_preset():
+    # A real process: exit status 2 and exactly one line on stderr.
     r = alkit("reproduce", "99_nothing")
     assert r.returncode == 2 and "unknown notebook" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = alkit("reproduce", "--preset", "huge", "00")
     assert r.returncode == 2 and "unknown preset" in r.stderr
+    r = alkit("clicks", "--images", "0")
+    assert r.returncode == 2 and r.stderr == "alkit: error: --images must be a positive integer, got 0\n"
 
 
 RUN = ["run", "--dataset", "digits", "--strategies", "random,entropy", "--augment", "paper",

@@ -7,7 +7,7 @@ Segmentation datasets (``shapes``, ``voc``, generic folders) live in ``alkit.dat
 from __future__ import annotations
 
 from .base import ImageDataset, channel_stats, normalize
-from .cifar import DatasetNotFound, load_cifar
+from .cifar import DatasetCorrupt, DatasetNotFound, load_cifar
 
 CLASSIFICATION_DATASETS = ("digits", "cifar10", "cifar100")
 
@@ -26,7 +26,11 @@ def load_dataset(name: str, root=None, download: bool = False) -> ImageDataset:
         return load_digits()
     if name in ("cifar10", "cifar100"):
         return load_cifar(name, data_root(root), download=download)
-    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(CLASSIFICATION_DATASETS)}")
+    from ..checks import did_you_mean
+
+    raise ValueError(f"unknown dataset {name!r}{did_you_mean(name, CLASSIFICATION_DATASETS)}; "
+                     f"choose from {', '.join(CLASSIFICATION_DATASETS)}")
 
 
-__all__ = ["ImageDataset", "normalize", "channel_stats", "load_dataset", "DatasetNotFound", "CLASSIFICATION_DATASETS"]
+__all__ = ["ImageDataset", "normalize", "channel_stats", "load_dataset", "DatasetNotFound", "DatasetCorrupt",
+           "CLASSIFICATION_DATASETS"]

@@ -54,6 +54,8 @@ def voc_split_files(voc: Path, split: str, prefer_aug: bool = True) -> tuple[lis
         ids, mask_dir, list_name = _ids(sets / f"{split}.txt"), voc / "SegmentationClass", split
     else:
         raise ValueError(f"unknown VOC split {split!r}; choose from train, val")
+    if not ids:
+        raise ValueError(f"PASCAL VOC split list is empty: {sets / (list_name + '.txt')}")
     images = [voc / "JPEGImages" / f"{i}.jpg" for i in ids]
     masks = [mask_dir / f"{i}.png" for i in ids]
     for p in (images[0], masks[0]) if ids else ():
@@ -68,7 +70,8 @@ def load_voc(root, *, download: bool = False, max_train: int | None = None, max_
 
     ``max_train`` / ``max_val`` keep only the first images of each list (quick looks; the paper uses
     all). Images keep their own sizes (lists of tensors). A missing folder raises
-    ``FileNotFoundError`` naming the path and the ``--download`` flag.
+    ``FileNotFoundError`` naming the path and the ``--download`` flag; a mask with ids other than
+    0..20 and 255 raises ``ValueError`` naming the file.
     """
     root = Path(root).expanduser()
     voc = find_voc2012(root)
@@ -85,7 +88,8 @@ def load_voc(root, *, download: bool = False, max_train: int | None = None, max_
     va_img, va_mask, _ = voc_split_files(voc, "val")
     tr_img, tr_mask = tr_img[:max_train], tr_mask[:max_train]
     va_img, va_mask = va_img[:max_val], va_mask[:max_val]
-    tr = stack_if_same_size(*read_pairs(tr_img, tr_mask, desc="VOC train"))
-    va = stack_if_same_size(*read_pairs(va_img, va_mask, desc="VOC val"))
+    n = len(VOC_CLASSES)  # mask ids must be 0..20 or 255 (border); a file with others is named
+    tr = stack_if_same_size(*read_pairs(tr_img, tr_mask, desc="VOC train", num_classes=n, ignore_index=255))
+    va = stack_if_same_size(*read_pairs(va_img, va_mask, desc="VOC val", num_classes=n, ignore_index=255))
     return SegmentationDataset("voc", tr[0], tr[1], va[0], va[1], list(VOC_CLASSES), ignore_index=255,
                                info=dict(root=str(voc), train_list=train_list))
