@@ -27,7 +27,9 @@ finished are in the results store and are reused by the next identical ``run``.
 try:  # Ctrl-C during the (few, light) start-up imports: one line, no traceback
     import argparse
     import os
+    import signal
     import sys
+    import threading
 except KeyboardInterrupt:  # pragma: no cover - a window of microseconds
     print("alkit: interrupted", file=__import__("sys").stderr)
     raise SystemExit(130) from None
@@ -282,6 +284,7 @@ def cmd_run(a) -> int:
     from pathlib import Path
 
     a = check_run(a)
+    _checkpoint()
     _STATE["interrupt_message"] = INTERRUPTED_RUN
     try:
         if a.segmentation:
@@ -341,6 +344,7 @@ def check_reproduce(a) -> argparse.Namespace:
 
 def cmd_reproduce(a) -> int:
     a = check_reproduce(a)
+    _checkpoint()
     from .reproduce import reproduce
 
     reproduce(a.notebooks, preset=a.preset, output_dir=a.output_dir)
@@ -363,6 +367,7 @@ def check_clicks(a) -> argparse.Namespace:
 
 def cmd_clicks(a) -> int:
     a = check_clicks(a)
+    _checkpoint()
     from .segmentation_cli import clicks_table
 
     table = clicks_table(a.dataset, a.tolerances, n_images=a.images, data_root=a.data_root, download=a.download)
@@ -414,16 +419,11 @@ class _SigintSeen:
         raise KeyboardInterrupt
 
     def __enter__(self):
-        import signal
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc):
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
@@ -438,7 +438,7 @@ def _importing(frame) -> bool:
     return False
 
 
-_STATE = {"interrupt_message": "interrupted", "exit_in_import": False}
+_STATE = {"interrupt_message": "interrupted", "exit_in_import": False, "sigint": None}
 
 
 def _interrupted(e: BaseException | None = None) -> int:
@@ -447,42 +447,56 @@ def _interrupted(e: BaseException | None = None) -> int:
     return 130
 
 
-def main(argv=None) -> int:
-    """The command line; returns the exit status (0, 2 for bad input, 130 for Ctrl-C)."""
-    _STATE["interrupt_message"] = "interrupted"
-    with _SigintSeen(_STATE["exit_in_import"]) as sigint:
+def _checkpoint() -> None:
+    """Raise ``KeyboardInterrupt`` if a Ctrl-C arrived and some library swallowed it."""
+    sigint = _STATE.get("sigint")
+    if sigint is not None and sigint.seen:
+        raise KeyboardInterrupt
+
+
+def _main(argv, sigint: _SigintSeen) -> int:
+    try:
+        parser = build_parser()
+        args = _parse(parser, argv)
         try:
-            parser = build_parser()
-            args = _parse(parser, argv)
-            try:
-                return HANDLERS[args.command](args)
-            except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as e:
-                if sigint.seen:
-                    return _interrupted()
-                print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
-                return 2
-        except KeyboardInterrupt as e:
-            return _interrupted(e)
-        except ValueError as e:  # a UsageError from argument parsing
+            return HANDLERS[args.command](args)
+        except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as e:
             if sigint.seen:
                 return _interrupted()
             print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
             return 2
-        except Exception:
-            if sigint.seen:  # Ctrl-C turned into another error inside an import
-                return _interrupted()
-            raise
+    except ValueError as e:  # a UsageError from argument parsing
+        if sigint.seen:
+            return _interrupted()
+        print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception:
+        if sigint.seen:  # Ctrl-C turned into another error inside an import
+            return _interrupted()
+        raise
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (0, 2 for bad input, 130 for Ctrl-C)."""
+    try:
+        _STATE["interrupt_message"] = "interrupted"
+        with _SigintSeen(_STATE["exit_in_import"]) as sigint:
+            _STATE["sigint"] = sigint
+            return _main(argv, sigint)
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
+    finally:
+        _STATE["sigint"] = None
 
 
 def _script() -> None:
     """``python -m alkit``: :func:`main`, then exit without a traceback from a late Ctrl-C."""
-    import signal
-
     _STATE["exit_in_import"] = True
     try:
         code = main()
     except KeyboardInterrupt:  # a second Ctrl-C while the first one was being reported
         code = 130
+        os.write(2, b"alkit: interrupted\n")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # shutting down: nothing left to interrupt
     if code == 130:
         # Leave now: a Ctrl-C caught inside an extension's embedded Python would otherwise make the

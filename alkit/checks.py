@@ -167,6 +167,8 @@ def writable_dir(label: str, path) -> Path:
     Creates it (and missing parents), writes and removes a probe file, then removes the folders it
     created (the run makes them again when it writes), so a rejected command leaves nothing behind.
     ``label`` names the source in the message (``--out``, ``$ALKIT_OUTPUTS``, ...)."""
+    if not str(path).strip():
+        raise UsageError(f"{label}: empty folder name")
     p = Path(str(path)).expanduser()
     if p.exists() and not p.is_dir():
         raise UsageError(f"{label}: {path} is a file, not a folder")
