@@ -38,13 +38,15 @@ class Learner:
     info: dict = field(default_factory=dict)
 
 
-class ClassificationTask:
+class ClassificationTask(strategies.CarriesStrategies):
     """Classification AL on an :class:`ImageDataset` (see module docstring).
 
     ``ssl=None`` trains supervised for ``epochs`` per cycle (at least ``min_steps`` optimiser
     steps); ``ssl="uda"`` trains UDA
     (``alkit.train.uda``) for ``iterations`` per cycle, and every strategy queries with that model.
-    ``ensemble_size`` members are trained only for ENS-varR (the paper uses 5).
+    ``ensemble_size`` members are trained only for strategies registered with
+    ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
+    takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
     """
 
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
@@ -81,7 +83,7 @@ class ClassificationTask:
 
     def unit_cost(self, strategy: str) -> int:
         """Models trained per cycle by ``strategy`` (for scheduling parallel units)."""
-        return self.ensemble_size if strategy == "ens-varr" else 1
+        return self.ensemble_size if strategies.get_strategy(strategy).members == "ensemble" else 1
 
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
@@ -116,15 +118,17 @@ class ClassificationTask:
                                 min_steps=self.min_steps)
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
-        strategies.check_strategy(strategy)
-        if strategy == "ll":
+        """Fresh model(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
+        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, else one."""
+        spec = strategies.get_strategy(strategy)
+        if spec.trains == "lossnet":
             if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
                 self._tap_channels = list(self.new_model().tap_channels)
             torch.manual_seed(seed + 7)
             lossnet = LossPredictionModule(self._tap_channels)
             model = self._train_one(labelled, seed, lossnet=lossnet)
             return Learner([model], lossnet=lossnet)
-        members = self.ensemble_size if strategy == "ens-varr" else 1
+        members = self.ensemble_size if spec.members == "ensemble" else 1
         return Learner([self._train_one(labelled, seed + 1000 * m) for m in range(members)])
 
     def evaluate(self, learner: Learner) -> dict[str, float]:
@@ -132,22 +136,58 @@ class ClassificationTask:
 
     def rank(self, learner: Learner, strategy: str, labelled: np.ndarray, unlabelled: np.ndarray,
              budget: float, rng: np.random.Generator) -> np.ndarray:
-        needs = strategies.NEEDS[strategy]
-        d = self.data
-        inputs = strategies.QueryInputs(unlabelled=unlabelled, num_classes=d.num_classes)
-        unl = torch.as_tensor(unlabelled, device=self.device)
-        if "probs" in needs:
-            inputs.probs = predict(learner.models[0], d.train_x[unl], d.mean, d.std)["probs"].cpu().numpy()
-        if "member_preds" in needs:
-            preds = [predict(m, d.train_x[unl], d.mean, d.std)["probs"].argmax(1) for m in learner.models]
-            inputs.member_preds = torch.stack(preds).cpu().numpy()
-        if "predicted_loss" in needs:
-            out = predict(learner.models[0], d.train_x[unl], d.mean, d.std, lossnet=learner.lossnet)
-            inputs.predicted_loss = out["predicted_loss"].cpu().numpy()
-        if "features" in needs:
-            emb = predict(learner.models[0], d.train_x, d.mean, d.std, features=True)["embedding"]
-            inputs.features = emb  # stays on the device: k-center greedy runs there
-            mask = np.zeros(len(self.labels), dtype=bool)
-            mask[labelled] = True
-            inputs.labelled_mask = mask
+        """Pool indices of at most ``budget`` unlabelled items, best first, chosen by ``strategy``.
+
+        The strategy gets a :class:`~alkit.strategies.QueryInputs` whose needs are computed here
+        on first access (``probs``, ``member_probs``/``member_preds``, ``features`` of the whole
+        pool, ``predicted_loss``, ``mc_probs`` (``mc_samples`` = 20 passes, dropout 0.5 on the
+        penultimate features), ``grad_embedding``, ``labelled_labels``). The providers hold the
+        models and the images, never the task or its labels.
+        """
+        spec = strategies.get_strategy(strategy)
+        models, lossnet = learner.models, learner.lossnet
+        images, mean, std = self.data.train_x, self.data.mean, self.data.std
+        unl = torch.as_tensor(np.asarray(unlabelled, dtype=np.int64), device=self.device)
+        memo: dict = {}
+
+        def once(key, compute):
+            if key not in memo:
+                memo[key] = compute()
+            return memo[key]
+
+        def probs_of(m: int):  # [u, K] softmax of member m
+            return once(("probs", m), lambda: predict(models[m], images[unl], mean, std)["probs"])
+
+        def features():  # [n_pool, D] on the device
+            return once("features", lambda: predict(models[0], images, mean, std, features=True)["embedding"])
+
+        def unl_features():  # [u, D] on the device
+            if "features" in memo:
+                return memo["features"][unl]
+            return once("unl_features", lambda: predict(models[0], images[unl], mean, std, features=True)["embedding"])
+
+        def mc_probs():  # [T, u, K]
+            fc = getattr(models[0], "fc", None)
+            if not isinstance(fc, torch.nn.Linear):
+                raise ValueError("mc_probs needs the classifier's last layer as a torch.nn.Linear named 'fc'")
+            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=0.5,
+                                                      seed=int(rng.integers(2**31 - 1)))
+
+        providers = {
+            "probs": lambda: probs_of(0).cpu().numpy(),
+            "member_probs": lambda: torch.stack([probs_of(m) for m in range(len(models))]).cpu().numpy(),
+            "member_preds": lambda: torch.stack([probs_of(m).argmax(1) for m in range(len(models))]).cpu().numpy(),
+            "features": lambda: features().cpu().numpy(),
+            "predicted_loss": lambda: predict(models[0], images[unl], mean, std,
+                                              lossnet=lossnet)["predicted_loss"].cpu().numpy(),
+            "mc_probs": mc_probs,
+            "grad_embedding": lambda: strategies.scores.grad_embedding(probs_of(0).cpu().numpy(),
+                                                                       unl_features().cpu().numpy()),
+        }
+        if "labelled_labels" in spec.needs:  # only the labelled items' labels, copied
+            labelled_labels = self.labels[np.asarray(labelled, dtype=np.int64)].copy()
+            providers["labelled_labels"] = lambda: labelled_labels
+        inputs = strategies.QueryInputs(unlabelled, labelled=labelled, num_classes=self.data.num_classes,
+                                        pool_size=len(self.labels), device=self.device, providers=providers,
+                                        needs=spec.needs, strategy=strategy)
         return strategies.rank(strategy, inputs, int(budget), rng)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -14,16 +16,61 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .paths import figures_dir  # noqa: E402
 from .stats import curve_summary  # noqa: E402
 
-STRATEGY_COLORS = {
-    "random": "#444444", "entropy": "#1f77b4", "ens-varr": "#2ca02c", "coreset": "#ff7f0e",
-    "ll": "#d62728", "ens-ent": "#9467bd", "transfer": "#8c564b",
-}
+# Colours for strategies registered without one: chosen by a hash of the name (stable across
+# sessions and processes), moving to the next free colour when another registered strategy has it.
+_USER_PALETTE = ("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d",
+                 "#9edae5", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
+
+
+class _StrategyColors(Mapping):
+    """``{name: colour}`` of the registered strategies (their ``color``, else a stable palette
+    colour) plus a few non-strategy series (``transfer``). Unknown names: ``.get`` gives None."""
+
+    _extra = {"transfer": "#8c564b"}
+
+    def __getitem__(self, name):
+        from .strategies import find_strategy, strategy_names
+
+        if name in self._extra:
+            return self._extra[name]
+        spec = find_strategy(name)
+        if spec is None:
+            raise KeyError(name)
+        if spec.color:
+            return spec.color
+        users = [n for t in ("classification", "segmentation") for n in strategy_names(t)
+                 if not find_strategy(n).color]
+        taken = {find_strategy(n).color for t in ("classification", "segmentation") for n in strategy_names(t)}
+        slot = zlib.crc32(name.encode()) % len(_USER_PALETTE)
+        for other in dict.fromkeys(users):  # earlier colourless strategies keep their colours
+            if other == name:
+                break
+            taken.add(self[other])
+        for step in range(len(_USER_PALETTE)):
+            colour = _USER_PALETTE[(slot + step) % len(_USER_PALETTE)]
+            if colour not in taken:
+                return colour
+        return _USER_PALETTE[slot]
+
+    def __iter__(self):
+        from .strategies import strategy_names
+
+        names = [n for t in ("classification", "segmentation") for n in strategy_names(t)]
+        return iter(dict.fromkeys([*names, *self._extra]))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
+STRATEGY_COLORS = _StrategyColors()
 
 
 def strategy_label(name: str) -> str:
-    from .strategies import LABELS
+    """The strategy's label from the registry (e.g. "ENS-varR"), else ``name`` itself."""
+    from .strategies import find_strategy
 
-    return LABELS.get(name, name)
+    spec = find_strategy(name)
+    return spec.label if spec is not None else name
 
 
 def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "strategy",

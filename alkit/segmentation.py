@@ -92,7 +92,7 @@ def decode_preview(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(blob), np.uint8).reshape(tuple(int(s) for s in shape.split(",")))
 
 
-class SegmentationTask:
+class SegmentationTask(seg_scores.CarriesStrategies):
     """Click-budget AL on a :class:`SegmentationDataset` (see the module docstring).
 
     Unset options take the dataset's :func:`recipe`. ``ll_weight`` is Learning Loss's lambda:
@@ -141,7 +141,7 @@ class SegmentationTask:
 
     def unit_cost(self, strategy: str) -> int:
         """Networks trained per cycle by ``strategy`` (for scheduling parallel units)."""
-        return self.ensemble_size if strategy == "ens-ent" else 1
+        return self.ensemble_size if seg_scores.get_strategy(strategy, "segmentation").members == "ensemble" else 1
 
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
@@ -167,14 +167,16 @@ class SegmentationTask:
                                   ll_weight=self.ll_weight, device=self.device, progress=self.progress)
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str = "random") -> SegLearner:
-        seg_scores.check_seg_strategy(strategy)
-        if strategy == "ll":
+        """Fresh network(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
+        ``members="ensemble"``, network + loss-prediction module for ``trains="lossnet"``, else one."""
+        spec = seg_scores.get_strategy(strategy, "segmentation")
+        if spec.trains == "lossnet":
             from .models import LossPredictionModule
 
             torch.manual_seed(seed + 7)
             lossnet = LossPredictionModule(self.new_model().tap_channels).to(self.device)
             return SegLearner([self._train(labelled, seed, lossnet)], lossnet=lossnet)
-        members = self.ensemble_size if strategy == "ens-ent" else 1
+        members = self.ensemble_size if spec.members == "ensemble" else 1
         return SegLearner([self._train(labelled, seed + 1000 * m) for m in range(members)])
 
     def evaluate(self, learner: SegLearner) -> dict:
@@ -197,33 +199,48 @@ class SegmentationTask:
             out.append(F.interpolate(pred, size=(s, s), mode="nearest")[:, 0].to(torch.uint8).cpu())
         return torch.cat(out).numpy()
 
-    def scores(self, learner: SegLearner, strategy: str, indices: np.ndarray) -> np.ndarray:
-        """The strategy's score ``[len(indices)]`` for pool images ``indices`` (higher = query first)."""
+    def _query_inputs(self, learner: SegLearner, strategy: str, labelled, indices) -> seg_scores.SegQueryInputs:
+        """What a segmentation strategy sees for pool images ``indices`` (computed on first access).
+        The providers hold the networks and the images, never the task or its masks."""
+        spec = seg_scores.get_strategy(strategy, "segmentation")
         d, kw = self.data, dict(batch_size=self.eval_batch, device=self.device)
-        out = np.zeros(len(indices), dtype=np.float64)
-        if strategy == "ll":
-            for pos, _, pred_loss in iterate_predictions(learner.models[0], d.train_images, indices, d.mean, d.std,
-                                                         lossnet=learner.lossnet, **kw):
-                out[pos] = seg_scores.learning_loss_score(pred_loss).cpu().numpy()
+        images, mean, std, models, lossnet = d.train_images, d.mean, d.std, learner.models, learner.lossnet
+        indices = np.asarray(indices, dtype=np.int64)
+
+        def probs_batches():  # (positions, [b, K, H, W])
+            for pos, probs, _ in iterate_predictions(models[0], images, indices, mean, std, **kw):
+                yield pos, probs
+
+        def member_batches():  # (positions, [M, b, K, H, W])
+            streams = [iterate_predictions(m, images, indices, mean, std, **kw) for m in models]
+            for parts in zip(*streams):
+                yield parts[0][0], torch.stack([p[1] for p in parts])
+
+        def predicted_loss():  # [u]
+            out = np.zeros(len(indices), dtype=np.float64)
+            for pos, _, pred_loss in iterate_predictions(models[0], images, indices, mean, std, lossnet=lossnet, **kw):
+                out[pos] = pred_loss.cpu().numpy()
             return out
-        streams = [iterate_predictions(m, d.train_images, indices, d.mean, d.std, **kw) for m in learner.models]
-        for parts in zip(*streams):
-            pos = parts[0][0]
-            if strategy == "ens-ent":
-                member_probs = torch.stack([p[1] for p in parts])
-                s = seg_scores.ensemble_entropy_count(member_probs, self.threshold, self.ens_reduce)
-            else:
-                s = seg_scores.entropy_count(parts[0][1], self.threshold)
-            out[pos] = s.cpu().numpy()
-        return out
+
+        providers = {"probs_iter": lambda: seg_scores.Batches(probs_batches),
+                     "member_probs_iter": lambda: seg_scores.Batches(member_batches),
+                     "predicted_loss": predicted_loss}
+        return seg_scores.SegQueryInputs(indices, labelled=labelled, costs=self.clicks[indices],
+                                         threshold=self.threshold, ens_reduce=self.ens_reduce,
+                                         num_classes=d.num_classes, pool_size=len(self.clicks), device=self.device,
+                                         providers=providers, needs=spec.needs, strategy=strategy)
+
+    def scores(self, learner: SegLearner, strategy: str, indices: np.ndarray) -> np.ndarray:
+        """The score strategy's score ``[len(indices)]`` for pool images ``indices`` (higher = query first)."""
+        inputs = self._query_inputs(learner, strategy, None, indices)
+        return seg_scores.base.scores(strategy, inputs, task="segmentation")
 
     def rank(self, learner: SegLearner, strategy: str, labelled: np.ndarray, unlabelled: np.ndarray,
              budget: float, rng: np.random.Generator) -> np.ndarray:
-        seg_scores.check_seg_strategy(strategy)
-        unlabelled = np.asarray(unlabelled, dtype=np.int64)
-        if strategy == "random":
-            return rng.permutation(unlabelled)
-        return unlabelled[seg_scores.order_by_score(self.scores(learner, strategy, unlabelled), rng)]
+        """Unlabelled images, best first: every one by score (score strategies), or the strategy's
+        own ordering (select strategies, ``budget`` in clicks); the loop spends the budget."""
+        inputs = self._query_inputs(learner, strategy, labelled, unlabelled)
+        return seg_scores.base.rank(strategy, inputs, budget, rng, task="segmentation")
 
 
 def make_segmentation_task(dataset, *, data_root=None, download: bool = False, data_options: dict | None = None,

@@ -71,4 +71,4 @@ def test_unknown_names_are_clear(digits):
     with pytest.raises(ValueError, match="unknown ssl"):
         ClassificationTask(digits, ssl="mixmatch")
     with pytest.raises(ValueError, match="unknown strategy"):
-        small_task(digits).fit(np.arange(10), 0, "bald")
+        small_task(digits).fit(np.arange(10), 0, "bogus")

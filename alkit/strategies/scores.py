@@ -12,6 +12,12 @@ members, ``d`` the feature width.
   networks: a core-set approach", ICLR 2018), the k-center greedy variant the paper uses.
 - :func:`margin_ranking_loss` -- the training loss of Learning Loss (Yoo & Kweon, "Learning loss
   for active learning", CVPR 2019).
+- :func:`margin` -- Margin sampling (Scheffer, Decomain & Wrobel, "Active hidden Markov models for
+  information extraction", IDA 2001).
+- :func:`bald` and :func:`mc_dropout_probs` -- BALD with MC dropout (Houlsby et al. 2011; Gal,
+  Islam & Ghahramani, "Deep Bayesian active learning with image data", ICML 2017).
+- :func:`grad_embedding` -- BADGE's gradient embedding (Ash et al., "Deep batch active learning by
+  diverse, uncertain gradient lower bounds", ICLR 2020); the seeding is in :mod:`.badge`.
 """
 
 from __future__ import annotations
@@ -287,3 +293,86 @@ def margin_ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, marg
     diff_pred = pred[:half] - pred.flip(0)[:half]
     sign = torch.where(target[:half] > target.flip(0)[:half], 1.0, -1.0).to(pred.dtype)
     return torch.clamp(margin - sign * diff_pred, min=0.0).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Margin, BALD, BADGE's gradient embedding
+# ---------------------------------------------------------------------------------------------
+
+def _probs2d(probs, name: str = "probs") -> np.ndarray:
+    p = _numpy(probs, name).astype(np.float64, copy=False)
+    if p.ndim != 2:
+        raise ValueError(f"{name} must be 2-D [n, classes], got shape {p.shape}")
+    return p
+
+
+def margin(probs) -> np.ndarray:
+    """Margin sampling score (Scheffer et al. 2001): ``-(p_1 - p_2)``, the negated gap between the
+    two most probable classes. ``probs [n, C]`` -> float64 ``[n]`` in ``[-1, 0]``; the smallest
+    margin (the highest score) is queried first. With one class the gap is ``p_1`` (``p_2 = 0``)."""
+    p = _probs2d(probs)
+    if p.shape[1] == 1:
+        return -p[:, 0]
+    top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]  # [n, 2]: second largest, largest
+    return -(top2[:, 1] - top2[:, 0])
+
+
+def bald(mc_probs) -> np.ndarray:
+    """BALD (Houlsby et al. 2011) with MC-dropout samples (Gal et al. 2017): the mutual information
+    between the prediction and the weights, ``H[mean_t p_t] - mean_t H[p_t]``, in nats.
+
+    ``mc_probs``: ``[T, n, C]`` softmax outputs of ``T`` stochastic forward passes -> float64
+    ``[n]``, ``>= 0`` up to rounding: 0 when every pass agrees, high when confident passes disagree.
+    """
+    p = _numpy(mc_probs, "mc_probs").astype(np.float64, copy=False)
+    if p.ndim != 3 or p.shape[0] < 1:
+        raise ValueError(f"mc_probs must be 3-D [samples, n, classes], got shape {p.shape}")
+    mean_entropy = entropy(p.reshape(-1, p.shape[2])).reshape(p.shape[0], p.shape[1]).mean(axis=0)
+    return entropy(p.mean(axis=0)) - mean_entropy
+
+
+def mc_dropout_probs(embedding, weight, bias=None, *, samples: int = 20, p: float = 0.5,
+                     seed: int = 0) -> np.ndarray:
+    """MC-dropout softmax samples from a classifier's last layer: float32 ``[T, n, C]``.
+
+    ``embedding [n, D]``: penultimate features; ``weight [C, D]``, ``bias [C]``: the final linear
+    layer. Each of the ``samples`` passes drops every feature with probability ``p`` (inverted
+    dropout: survivors are scaled by ``1 / (1 - p)``) and applies the layer. alkit's networks have
+    no dropout inside, so this is where BALD's dropout goes (a "last-layer" MC dropout); Gal et al.
+    2017 use dropout inside their CNN. Seeded by ``seed``; computed in torch where ``embedding`` is.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout p must be in [0, 1), got {p}")
+    if int(samples) < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    emb = torch.as_tensor(_numpy(embedding, "embedding") if not isinstance(embedding, torch.Tensor) else embedding)
+    emb = emb.detach().float()
+    w = torch.as_tensor(weight).detach().float().to(emb.device)
+    b = torch.zeros(w.shape[0], device=emb.device) if bias is None else torch.as_tensor(bias).detach().float().to(emb.device)
+    if emb.dim() != 2 or w.dim() != 2 or w.shape[1] != emb.shape[1]:
+        raise ValueError(f"embedding [n, D] and weight [C, D] do not fit: {tuple(emb.shape)}, {tuple(w.shape)}")
+    gen = torch.Generator(device=emb.device)
+    gen.manual_seed(int(seed))
+    keep = torch.full_like(emb, 1.0 - p)
+    out = torch.empty((int(samples), emb.shape[0], w.shape[0]), dtype=torch.float32, device=emb.device)
+    for t in range(int(samples)):
+        mask = torch.bernoulli(keep, generator=gen) / (1.0 - p)
+        out[t] = torch.softmax(torch.addmm(b, emb * mask, w.T), dim=1)
+    return out.cpu().numpy()
+
+
+def grad_embedding(probs, features) -> np.ndarray:
+    """BADGE's gradient embedding (Ash et al. 2020): the gradient of the cross-entropy loss with
+    respect to the last linear layer's weights, at the predicted label ``y = argmax p``.
+
+    ``probs [n, C]``, ``features [n, D]`` -> float32 ``[n, C*D]``; block ``c`` (columns
+    ``c*D:(c+1)*D``) is ``(p_c - 1[c == y]) * features``. (The authors' code stores the negative,
+    ``(1[c == y] - p_c) * features``: the same norms and distances.) The bias gradient is not used.
+    """
+    p = _probs2d(probs)
+    f = _numpy(features, "features").astype(np.float64, copy=False)
+    if f.ndim != 2 or len(f) != len(p):
+        raise ValueError(f"features must be [n, D] with n = {len(p)}, got shape {f.shape}")
+    a = p.copy()
+    a[np.arange(len(p)), p.argmax(axis=1)] -= 1.0
+    return (a[:, :, None] * f[:, None, :]).reshape(len(p), -1).astype(np.float32)

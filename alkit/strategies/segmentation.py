@@ -13,6 +13,9 @@ return the same kind. ``K`` = number of classes.
   image's mean pixel cross-entropy; the score is that prediction.
 * **Random**: a seeded permutation (no score).
 
+Each is registered in :mod:`alkit.strategies.base` with ``task="segmentation"``; a user's
+segmentation strategy registers the same way and reads ``inputs.probs_iter`` etc.
+
 Pixels marked ``ignore`` (e.g. padding) can be excluded from the counts.
 """
 
@@ -23,8 +26,14 @@ import math
 import numpy as np
 import torch
 
+from . import base
+from .base import (Batches, CarriesStrategies, RegistryView, SegQueryInputs, check_strategy, get_strategy,  # noqa: F401
+                   per_image, register_strategy)
+
+# The paper's four (Sec. 4.2), the default list for segmentation runs; every registered
+# segmentation strategy is in ``strategy_names("segmentation")``.
 SEG_STRATEGIES = ("random", "entropy", "ens-ent", "ll")
-SEG_LABELS = {"random": "Random", "entropy": "Entropy", "ens-ent": "ENS-ent", "ll": "LL"}
+SEG_LABELS = RegistryView(("segmentation",), lambda spec: spec.label)  # live view of the registry
 
 
 def _as_tensor(x):
@@ -97,7 +106,36 @@ def order_by_score(scores, rng: np.random.Generator) -> np.ndarray:
 
 
 def check_seg_strategy(name: str) -> str:
-    """``name`` if it is a segmentation strategy, else a one-line ``ValueError`` listing them."""
-    if name not in SEG_STRATEGIES:
-        raise ValueError(f"unknown segmentation strategy {name!r}; choose from {', '.join(SEG_STRATEGIES)}")
-    return name
+    """``name`` if it is a registered segmentation strategy, else a one-line ``ValueError``."""
+    return check_strategy(name, task="segmentation")
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in segmentation strategies, registered (one score per image, higher = query first)
+# ---------------------------------------------------------------------------------------------
+
+@register_strategy("random", task="segmentation", kind="select", label="Random", color="#444444")
+def seg_random(inputs, budget, rng: np.random.Generator) -> np.ndarray:
+    """Random: every unlabelled image in a seeded random order (the loop spends the clicks)."""
+    return rng.permutation(inputs.unlabelled)
+
+
+@register_strategy("entropy", task="segmentation", needs={"probs_iter"}, label="Entropy", color="#1f77b4")
+def seg_entropy(inputs) -> np.ndarray:
+    """Entropy: pixels with normalised entropy above ``inputs.threshold``, per image ``[u]``."""
+    return per_image(inputs.probs_iter, lambda p: entropy_count(p, inputs.threshold), len(inputs.unlabelled))
+
+
+@register_strategy("ens-ent", task="segmentation", needs={"member_probs_iter"}, label="ENS-ent",
+                   color="#9467bd")
+def seg_ensemble_entropy(inputs) -> np.ndarray:
+    """ENS-ent: the entropy count on the ensemble (``inputs.ens_reduce``), per image ``[u]``."""
+    return per_image(inputs.member_probs_iter,
+                     lambda m: ensemble_entropy_count(m, inputs.threshold, inputs.ens_reduce),
+                     len(inputs.unlabelled))
+
+
+@register_strategy("ll", task="segmentation", needs={"predicted_loss"}, label="LL", color="#d62728")
+def seg_learning_loss(inputs) -> np.ndarray:
+    """Learning Loss: the predicted per-image loss ``[u]``."""
+    return np.asarray(learning_loss_score(inputs.predicted_loss), dtype=np.float64)
