@@ -193,14 +193,13 @@ def check_run(a) -> argparse.Namespace:
 
     dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
     seg = dataset_kind("--dataset", dataset) == "segmentation"
-    given = dict(vars(a))
     if seg:
         C.not_given({"--regime": a.regime, "--augment": a.augment, "--ssl": a.ssl, "--iterations": a.iterations,
                      "--min-steps": a.min_steps}, f"to segmentation datasets ({dataset}): raw AL with click budgets")
     else:
         C.not_given({"--tolerance": a.tolerance},
                     f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
-    v = dict(given)
+    v = dict(vars(a))
     for k, default in RUN_DEFAULTS.items():
         if v.get(k) is None:
             v[k] = default
