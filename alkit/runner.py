@@ -115,10 +115,32 @@ def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None) -> list[dict]:
 
 
 def _init_worker(threads: int) -> None:
-    """Worker start-up (a fresh ``spawn`` process): its own torch thread count."""
+    """Worker start-up (a fresh ``spawn`` process): its own torch thread count, and Ctrl-C left to
+    the parent (a terminal sends SIGINT to the whole process group; the parent stops the workers).
+    SIGINT arrives blocked (see :func:`_sigint_blocked`) and is unblocked once it is ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     import torch
 
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Block SIGINT while worker processes start: they inherit the mask, so a Ctrl-C during their
+    start-up cannot print a traceback from each of them; the parent gets it when it unblocks."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def picklable(obj) -> bool:
@@ -211,10 +233,11 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
 
     ctx = mp.get_context("spawn")
     own = executor is None
-    manager = ctx.Manager() if own else None
-    ticks = manager.Queue() if own else None
-    if own:
-        executor = process_pool(workers, threads_per_worker(task, workers))
+    with _sigint_blocked():
+        manager = ctx.Manager() if own else None
+        ticks = manager.Queue() if own else None
+        if own:
+            executor = process_pool(workers, threads_per_worker(task, workers))
     # Expensive units first (ensembles train several models per cycle) so the last one to finish
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
@@ -223,8 +246,9 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
 
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     try:
-        for i in order:
-            futures[executor.submit(run_pickled_unit, payload, units[i], ticks)] = i
+        with _sigint_blocked():  # the pool starts its processes on the first submits
+            for i in order:
+                futures[executor.submit(run_pickled_unit, payload, units[i], ticks)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)

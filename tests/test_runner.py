@@ -139,3 +139,37 @@ def test_swapped_data_under_one_store_recomputes(tmp_path):
     import pandas as pd
 
     pd.testing.assert_frame_equal(first, same)
+
+
+@pytest.mark.parametrize("delay", [0.5, 3.0])
+def test_ctrl_c_to_the_process_group_with_workers(tmp_path, delay):
+    """A terminal's Ctrl-C reaches the parent and every worker: one line, exit 130, no traceback
+    from any process, nothing left running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "alkit", "run", "--strategies", "random,entropy", "--initial", "20",
+                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--workers", "2",
+                          "--out", str(tmp_path / "o")], cwd=Path(__file__).resolve().parents[1],
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True, env=env)
+    time.sleep(delay)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("alkit: interrupted")
+    deadline = time.time() + 10
+    while time.time() < deadline:  # no process of the group survives (workers, manager, tracker)
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        left = subprocess.run(["ps", "-o", "pid,args", "-g", str(p.pid)], capture_output=True, text=True).stdout
+        pytest.fail(f"processes left running after Ctrl-C:\n{left}")
