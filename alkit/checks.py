@@ -2,7 +2,7 @@
 
 Each check is a small function that returns the parsed value or raises :class:`UsageError` with a
 one-line message naming the flag (``--epochs must be a positive integer, got 0``). The command line
-(:mod:`alkit.__main__`) runs them all before loading data or training anything and prints the
+(:mod:`alkit.cli`) runs them all before loading data or training anything and prints the
 message as ``alkit: error: <message>`` with exit status 2.
 
 Only :func:`writable_dir` touches the file system (it creates the folder and writes and removes a

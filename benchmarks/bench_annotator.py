@@ -1,7 +1,7 @@
 """Speed of the segmentation side: the simulated annotator and the Entropy query score.
 
 1. Annotator throughput (images/s) on VOC-sized label masks (500x375, 3-5 objects incl. rings,
-   VOC-style 5 px ignore borders) at the paper's 10 px tolerance: ``alkit.annotation.annotate``
+   VOC-style 5 px ignore borders) at the paper's 10 px tolerance: ``alkit.protocol.annotation.annotate``
    (one contour pass per class with the RETR_CCOMP hierarchy) vs the naive way — label every
    connected component with scipy, trace each component on its own full-size mask, simplify,
    fill (and no hole handling at all).
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from alkit.annotation import annotate
+from alkit.protocol.annotation import annotate
 from alkit.strategies.segmentation import entropy_count
 
 H, W, K = 375, 500, 21
@@ -87,7 +87,7 @@ def bench_annotator(n: int = 200) -> None:
     slow = rate(lambda m: naive_annotate(m, 10), masks)
     clicks = np.mean([annotate(m, 10)[1] for m in masks])
     print(f"annotator, {n} masks {W}x{H}, tolerance 10 px ({clicks:.1f} clicks/image):")
-    print(f"  alkit.annotation.annotate        {fast:8.1f} images/s")
+    print(f"  alkit.protocol.annotation.annotate        {fast:8.1f} images/s")
     print(f"  naive per-component full masks   {slow:8.1f} images/s   -> alkit is {fast / slow:.1f}x faster")
     print(f"  (a 10,582-image VOC pool is annotated in {10582 / fast:.0f} s on one core)")
 

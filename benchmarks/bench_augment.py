@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from alkit.augment import build_augment  # noqa: E402
+from alkit.engine.augment import build_augment  # noqa: E402
 
 
 def structured_images(n: int, seed: int = 0) -> torch.Tensor:
@@ -95,8 +95,8 @@ def _sync(device: str) -> None:
 
 def bench_ops(x: torch.Tensor, batch: int, device: str, reps: int = 20) -> None:
     """Milliseconds per call of each piece on one full batch (every image transformed)."""
-    from alkit import autoaugment as A
-    from alkit.augment import cutout, random_crop_flip
+    from alkit.engine import autoaugment as A
+    from alkit.engine.augment import cutout, random_crop_flip
 
     xb = x[:batch].to(device)
     g = torch.Generator(device=device).manual_seed(0)

@@ -2,7 +2,7 @@
 paper's augmentation (AutoAugment + Cutout + flip + crop), SGD step included.
 
 Side by side in one run:
-  alkit        ``alkit.train.supervised.train_supervised`` for one epoch of steps x batch images:
+  alkit        ``alkit.engine.train.supervised.train_supervised`` for one epoch of steps x batch images:
                uint8 images held on the training device, the epoch augmented in large batched
                calls on the device, bf16 autocast + channels-last on CUDA;
   torchvision  PIL images through a DataLoader (per-sample AutoAugment/crop/flip/cutout in
@@ -31,9 +31,9 @@ def make_images(n: int, seed: int = 0) -> torch.Tensor:
 
 def time_alkit(model, x_dev, y_dev, steps, batch, device):
     """alkit's own trainer (``train_supervised``): whole epochs, augmentation batched per epoch."""
-    from alkit.augment import build_augment
-    from alkit.data.base import ImageDataset
-    from alkit.train.supervised import train_supervised
+    from alkit.engine.augment import build_augment
+    from alkit.engine.data.base import ImageDataset
+    from alkit.engine.train.supervised import train_supervised
 
     data = ImageDataset("bench", x_dev, y_dev, x_dev[:10], y_dev[:10], [str(i) for i in range(10)],
                         (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
@@ -66,7 +66,7 @@ def time_torchvision(model, x_cpu, y_cpu, steps, batch, device, workers):
     import torchvision.transforms as T
     from PIL import Image
 
-    from alkit.train.common import autocast, sgd_cosine
+    from alkit.engine.train.common import autocast, sgd_cosine
 
     tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
                     T.AutoAugment(T.AutoAugmentPolicy.CIFAR10), T.ToTensor(), Cutout(16),
@@ -123,8 +123,8 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--n", type=int, default=5000, help="pool images")
     a = p.parse_args()
-    from alkit.models import build_model
-    from alkit.train.common import prepare_model
+    from alkit.engine.models import build_model
+    from alkit.engine.train.common import prepare_model
 
     device = torch.device(a.device)
     steps = a.steps or (200 if device.type == "cuda" else 10)

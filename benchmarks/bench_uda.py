@@ -5,7 +5,7 @@ batch seen twice (weak view: crop + flip; strong view: AutoAugment + Cutout + cr
 forward/backward of WRN-28-2 on all of them, SGD. Throughput counts labelled + unlabelled images
 per second (an unlabelled image counts once, though it is augmented and forwarded twice).
 
-- alkit:  ``alkit.train.uda.train_uda`` itself (uint8 pool on the device, index-gathered batches,
+- alkit:  ``alkit.engine.train.uda.train_uda`` itself (uint8 pool on the device, index-gathered batches,
           batched augmentation on the device, one forward pass).
 - torchvision: the same step fed by ``torch.utils.data.DataLoader`` over PIL images with
           per-sample ``transforms`` (RandomCrop, RandomHorizontalFlip, AutoAugment(CIFAR10),
@@ -33,11 +33,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alkit.augment import build_augment  # noqa: E402
-from alkit.data.base import ImageDataset, normalize  # noqa: E402
-from alkit.models import build_model  # noqa: E402
-from alkit.train.common import autocast, sgd_cosine  # noqa: E402
-from alkit.train.uda import consistency_loss, train_uda  # noqa: E402
+from alkit.engine.augment import build_augment  # noqa: E402
+from alkit.engine.data.base import ImageDataset, normalize  # noqa: E402
+from alkit.engine.models import build_model  # noqa: E402
+from alkit.engine.train.common import autocast, sgd_cosine  # noqa: E402
+from alkit.engine.train.uda import consistency_loss, train_uda  # noqa: E402
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from alkit.annotation import (annotate, annotate_many, confusion, mask_to_polygons, miou_from_confusion,
+from alkit.protocol.annotation import (annotate, annotate_many, confusion, mask_to_polygons, miou_from_confusion,
                               tolerance_sweep)
 
 TOLERANCES = [0, 0.5, 1, 2, 5, 10, 20, 40, 100]

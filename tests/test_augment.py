@@ -1,4 +1,4 @@
-"""Behavioural tests for alkit.augment / alkit.autoaugment (batched uint8 augmentation)."""
+"""Behavioural tests for alkit.engine.augment / alkit.engine.autoaugment (batched uint8 augmentation)."""
 import math
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 import torchvision.transforms.functional as TF
 from torchvision import transforms as T
 
-from alkit import autoaugment as A
-from alkit.augment import AUGMENT_NAMES, build_augment, cutout, random_crop_flip, scaled_cutout, scaled_pad
+from alkit.engine import autoaugment as A
+from alkit.engine.augment import AUGMENT_NAMES, build_augment, cutout, random_crop_flip, scaled_cutout, scaled_pad
 
 CUDA = torch.cuda.is_available()
 

@@ -1,6 +1,6 @@
 """Every bad input to the command line is exit status 2 and one line on stderr naming the flag, the
 environment variable or the file, before any data is loaded or anything is trained; Ctrl-C at any
-moment is one line and status 130. In-process (``alkit.__main__.main``) except the Ctrl-C test."""
+moment is one line and status 130. In-process (``alkit.cli.main``) except the Ctrl-C test."""
 
 import os
 import pickle
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import alkit.__main__ as cli
+import alkit.cli as cli
 from alkit import checks
 from alkit.checks import UsageError
 
@@ -29,19 +29,16 @@ class Computed(AssertionError):
 @pytest.fixture
 def no_compute(monkeypatch):
     """Loading data, training, annotating or running notebooks fails the test."""
-    import alkit.data
-    import alkit.experiment
-    import alkit.reproduce
-    import alkit.segmentation
-    import alkit.segmentation_cli
+    import alkit.engine.data
+    import alkit.experiments.config
+    import alkit.experiments.reproduce
+    import alkit.protocol.annotation
 
     def boom(*a, **k):
         raise Computed("bad input reached loading or training")
 
-    for mod, name in [(alkit.experiment, "run_experiment"), (alkit.data, "load_dataset"),
-                      (alkit.segmentation, "run_segmentation"), (alkit.segmentation, "load_segmentation_dataset"),
-                      (alkit.segmentation_cli, "run_segmentation"), (alkit.segmentation_cli, "clicks_table"),
-                      (alkit.reproduce, "reproduce")]:
+    for mod, name in [(alkit.experiments.config, "run"), (alkit.engine.data, "load_dataset"),
+                      (alkit.protocol.annotation, "clicks_table"), (alkit.experiments.reproduce, "reproduce")]:
         monkeypatch.setattr(mod, name, boom)
 
 
@@ -275,7 +272,7 @@ def test_mask_ids_outside_the_class_list(tmp_path, capsys):
 def test_voc_mask_ids_outside_the_classes(tmp_path):
     from PIL import Image
 
-    from alkit.data.voc import load_voc
+    from alkit.engine.data.voc import load_voc
 
     voc = tmp_path / "VOCdevkit" / "VOC2012"
     for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
@@ -383,30 +380,33 @@ def _capture(monkeypatch, module, name):
 
 
 def test_defaults_and_workers_reach_the_experiment(tmp_path, capsys, monkeypatch):
-    import alkit.experiment
+    import alkit.experiments.config
 
-    seen = _capture(monkeypatch, alkit.experiment, "run_experiment")
+    seen = _capture(monkeypatch, alkit.experiments.config, "run")
     assert cli.main(run(tmp_path, "--workers", "2")) == 0
-    exp = seen["exp"]
-    assert (exp.dataset, exp.augment, exp.ssl, exp.initial, exp.step, exp.cycles, exp.trials, exp.epochs,
-            exp.min_steps, exp.iterations, exp.seed, exp.regime) == ("digits", "paper", None, 40, 40, 4, 3, 30, 0,
-                                                                       500, 0, "custom")
+    exp = seen["exp"]  # what the user did not give is left to the recipe, resolved by the Experiment
+    assert (exp.initial, exp.step, exp.cycles, exp.epochs, exp.min_steps, exp.iterations) == (None,) * 6
+    r = exp.resolved()
+    assert (r["dataset"], r["augment"], r["ssl"], r["initial"], r["step"], r["cycles"], r["trials"], r["epochs"],
+            r["min_steps"], r["seed"], r["regime"]) == ("digits", "paper", None, 40, 40, 4, 3, 30, 0, 0, "custom")
     assert exp.workers == 2 and exp.strategies == ("random", "entropy", "ens-varr", "coreset", "ll")
     assert (tmp_path / "o" / "results.csv").exists()
     assert cli.main(run(tmp_path, "--regime", "low", "--strategies", "random", "--device", "cpu")) == 0
     exp = seen["exp"]
-    assert (exp.initial, exp.step, exp.cycles, exp.regime, exp.workers, exp.device) == (20, 20, 7, "low", None, "cpu")
+    r = exp.resolved()
+    assert (r["initial"], r["step"], r["cycles"], r["regime"], exp.workers, exp.device) == (20, 20, 7, "low", None, "cpu")
+    assert (r["epochs"], r["min_steps"]) == (40, 200)  # the digits low-budget recipe
 
 
 def test_defaults_and_workers_reach_the_segmentation_experiment(tmp_path, capsys, monkeypatch):
-    import alkit.segmentation
+    import alkit.experiments.config
 
-    seen = _capture(monkeypatch, alkit.segmentation, "run_segmentation")
+    seen = _capture(monkeypatch, alkit.experiments.config, "run")
     assert cli.main(run(tmp_path, "--dataset", "shapes", "--workers", "1", "--tolerance", "0", "--initial", "12.5")) == 0
-    exp = seen["exp"]
-    assert (exp.dataset, exp.initial, exp.step, exp.cycles, exp.trials, exp.tolerance, exp.workers) == \
-        ("shapes", 12.5, 40, 4, 3, 0.0, 1)
-    assert exp.strategies == ("random", "entropy", "ens-ent", "ll")
+    r = seen["exp"].resolved()
+    assert (r["dataset"], r["initial"], r["step"], r["cycles"], r["trials"], r["tolerance"], r["workers"]) == \
+        ("shapes", 12.5, 1000, 3, 3, 0.0, 1)
+    assert r["strategies"] == ("random", "entropy", "ens-ent", "ll")
 
 
 def test_help_states_every_default(capsys):
@@ -418,7 +418,13 @@ def test_help_states_every_default(capsys):
                 assert "default" in action.help or "required" in action.help, (name, action.dest)
     with pytest.raises(SystemExit) as e:
         cli.main(["run", "--help"])
-    assert e.value.code == 0 and "(default: 30; paper: 150)" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    from alkit.experiments.recipes import recipe
+
+    assert e.value.code == 0
+    # defaults of budgets and training come from the recipes, not from a second copy in the CLI
+    assert f"the recipe's: digits {recipe('classification', 'digits')['epochs']}," in out
+    assert f"cifar {recipe('classification', 'cifar10')['epochs']}," in out
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------------------------

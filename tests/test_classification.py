@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from alkit.classification import ClassificationTask
-from alkit.data import load_dataset
-from alkit.experiment import Experiment, run_experiment
+from alkit.tasks.classification import ClassificationTask
+from alkit.engine.data import load_dataset
+from alkit.experiments.config import Experiment, run
 from alkit.strategies import STRATEGY_NAMES
 
 
@@ -57,10 +57,10 @@ def test_query_never_sees_unlabelled_labels(digits, strategy):
 
 def test_experiment_deterministic_under_seed(digits, tmp_path):
     exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=2, trials=1, epochs=3, seed=4)
-    a = run_experiment(exp, store_root=tmp_path / "a", progress=False, with_selected=True)
-    b = run_experiment(exp, store_root=tmp_path / "b", progress=False, with_selected=True)
+    a = run(exp, store_root=tmp_path / "a", progress=False, with_selected=True)
+    b = run(exp, store_root=tmp_path / "b", progress=False, with_selected=True)
     assert a.drop(columns="seconds").equals(b.drop(columns="seconds"))
-    c = run_experiment(Experiment(**{**exp.__dict__, "seed": 5}), store_root=tmp_path / "c", progress=False,
+    c = run(Experiment(**{**exp.__dict__, "seed": 5}), store_root=tmp_path / "c", progress=False,
                        with_selected=True)
     assert a.selected.tolist() != c.selected.tolist()
 

@@ -29,7 +29,7 @@ def alkit(*args, env=None, timeout=300):
 ])
 def test_bad_input_is_one_clear_line(tmp_path, capsys, args, needle):
     # In-process (fast); tests/test_bad_input.py covers every kind of bad input the same way.
-    from alkit.__main__ import main
+    from alkit.cli import main
 
     assert main(["run", *args, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()

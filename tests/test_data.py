@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from alkit.data import DatasetNotFound, load_dataset
+from alkit.engine.data import DatasetNotFound, load_dataset
 
 
 def test_digits_fixed_stratified_split():

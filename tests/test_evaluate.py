@@ -4,7 +4,7 @@ is written and computed from the results, and a second evaluation recomputes not
 import pandas as pd
 import pytest
 
-from alkit import evaluate as ev
+from alkit.experiments import evaluate as ev
 
 
 @pytest.fixture(scope="module")

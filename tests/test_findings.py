@@ -1,12 +1,12 @@
-"""alkit.findings on synthetic results: a clear effect is "replicated", a reversed one "not
+"""alkit.analysis.findings on synthetic results: a clear effect is "replicated", a reversed one "not
 replicated", two trials give no verdict, and a claim the data cannot test says why."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from alkit import findings
-from alkit.findings import NOT_REPLICATED, REPLICATED
+from alkit.analysis import findings
+from alkit.analysis.findings import NOT_REPLICATED, REPLICATED
 
 STRATS = ("random", "entropy", "coreset")
 
@@ -233,7 +233,7 @@ def test_versus_random_and_heading():
 
 
 def test_as_points_scales_gaps_only():
-    from alkit import stats
+    from alkit.analysis import stats
 
     t = stats.compare_to_reference(frame({"random": 0.0, "entropy": 0.05}), at="last")
     shown = findings.as_points(t)

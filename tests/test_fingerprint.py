@@ -4,10 +4,10 @@ computed once per loaded object (and again after an in-place change)."""
 import pytest
 import torch
 
-from alkit import fingerprint as fp_mod
-from alkit.data.base import ImageDataset
-from alkit.data.seg_folder import SegmentationDataset
-from alkit.fingerprint import data_fingerprint
+from alkit.experiments import fingerprint as fp_mod
+from alkit.engine.data.base import ImageDataset
+from alkit.engine.data.seg_folder import SegmentationDataset
+from alkit.experiments.fingerprint import data_fingerprint
 
 
 def image_ds(seed=0, **over):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from alkit import pool
-from alkit.loop import check_budget, run_trial
-from alkit.results import RunStore
+from alkit.protocol import pool
+from alkit.protocol.loop import check_budget, run_trial
+from alkit.experiments.store import RunStore
 
 
 class FakeTask:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from alkit.models import MODEL_NAMES, LossPredictionModule, build_model, count_parameters
+from alkit.engine.models import MODEL_NAMES, LossPredictionModule, build_model, count_parameters
 
 
 def test_wrn_28_2_has_about_1_47m_parameters():

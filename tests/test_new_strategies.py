@@ -162,14 +162,14 @@ def test_typiclust_follows_the_authors_order_on_given_clusters():
 
 @pytest.fixture(scope="module")
 def digits():
-    from alkit.data import load_dataset
+    from alkit.engine.data import load_dataset
 
     return load_dataset("digits")
 
 
 @pytest.mark.parametrize("strategy", S.strategy_names("classification"))
 def test_every_strategy_respects_budget_and_pool(digits, strategy):
-    from alkit.classification import ClassificationTask
+    from alkit.tasks.classification import ClassificationTask
 
     task = ClassificationTask(digits, epochs=1, ensemble_size=2)
     rng = np.random.default_rng(0)
@@ -190,8 +190,8 @@ def test_every_strategy_respects_budget_and_pool(digits, strategy):
 @pytest.mark.parametrize("strategy", ["margin", "bald", "badge", "typiclust"])
 def test_new_strategies_never_see_unlabelled_labels(strategy):
     """Scrambling the labels of the unlabelled items changes nothing the strategy picks."""
-    from alkit.classification import ClassificationTask
-    from alkit.data import load_dataset
+    from alkit.tasks.classification import ClassificationTask
+    from alkit.engine.data import load_dataset
 
     picks = []
     for scramble in (False, True):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from alkit.reproduce import list_notebooks, preset_parameters, resolve_notebook, run_notebook
+from alkit.experiments.reproduce import list_notebooks, preset_parameters, resolve_notebook, run_notebook
 
 NOTEBOOKS = [nb.stem for nb in list_notebooks()]
 # figures some notebooks must save (names are part of the README's promise)
@@ -25,10 +25,10 @@ def test_all_notebooks_found():
     assert {"00_quickstart", "01_augmentation", "05_annotation_cost", "06_segmentation_al"} <= set(NOTEBOOKS)
 
 
-# the only ways a finding may end (alkit.findings)
+# the only ways a finding may end (alkit.analysis.findings)
 VERDICT = re.compile(r"  => (replicated in this run|not replicated in this run|not tested in this run \(.+\)"
                      r"|no verdict: too few trials \(n=\d+\))")
-# a verdict against Random (or SSL-Random) as alkit.stats.describe words it
+# a verdict against Random (or SSL-Random) as alkit.analysis.stats.describe words it
 RANDOM_VERDICT = re.compile(r"\b(above|below) (SSL-)?Random\b(?!-)")
 
 
@@ -83,7 +83,7 @@ def test_notebook_runs_with_smoke_preset(name, tmp_path):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_is_stored_clean_with_presets(name):
-    from alkit.reproduce import resolve_notebook
+    from alkit.experiments.reproduce import resolve_notebook
 
     path = resolve_notebook(name)
     nb = json.loads(path.read_text())

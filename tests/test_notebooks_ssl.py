@@ -7,7 +7,7 @@ import json
 import torch
 import torchvision
 
-from alkit.reproduce import run_notebook
+from alkit.experiments.reproduce import run_notebook
 
 
 def executed(out):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from alkit import pool
+from alkit.protocol import pool
 
 
 def test_class_balanced_order_prefixes_are_balanced():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from alkit.models.pretrained import (
+from alkit.engine.models.pretrained import (
     ImageNetResNet18,
     PretrainedWeightsUnavailable,
     find_weights,

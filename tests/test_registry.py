@@ -28,7 +28,7 @@ def clean_registry():
 
 @pytest.fixture(scope="module")
 def digits():
-    from alkit.data import load_dataset
+    from alkit.engine.data import load_dataset
 
     return load_dataset("digits")
 
@@ -59,7 +59,7 @@ def test_register_returns_function_and_is_listed():
     assert spec.members == "single" and spec.trains is None
     assert "first-class" in S.strategy_names() and "first-class" not in S.strategy_names(builtin_only=True)
     assert S.NEEDS["first-class"] == {"probs"} and S.LABELS["first-class"] == "First class"
-    from alkit.plotting import STRATEGY_COLORS, strategy_label
+    from alkit.analysis.plots import STRATEGY_COLORS, strategy_label
 
     assert strategy_label("first-class") == "First class" and strategy_label("ens-varr") == "ENS-varR"
     assert STRATEGY_COLORS["first-class"] == STRATEGY_COLORS["first-class"] != STRATEGY_COLORS["random"]
@@ -69,7 +69,7 @@ def test_register_returns_function_and_is_listed():
 def test_builtins_and_compatibility_views():
     assert S.STRATEGY_NAMES == ("random", "entropy", "ens-varr", "coreset", "ll")
     assert set(S.strategy_names(builtin_only=True)) == {*S.STRATEGY_NAMES, "margin", "bald", "badge", "typiclust"}
-    from alkit.strategies.segmentation import SEG_LABELS, SEG_STRATEGIES, check_seg_strategy
+    from alkit.strategies.segmentation import SEG_LABELS, SEG_STRATEGIES
 
     assert S.strategy_names("segmentation", builtin_only=True) == SEG_STRATEGIES == ("random", "entropy", "ens-ent", "ll")
     assert SEG_LABELS["ens-ent"] == "ENS-ent" and S.LABELS["ens-ent"] == "ENS-ent"
@@ -78,7 +78,7 @@ def test_builtins_and_compatibility_views():
     assert S.get_strategy("ens-ent", "segmentation").members == "ensemble"
     assert S.get_strategy("ll", "segmentation").trains == "lossnet"
     with pytest.raises(ValueError, match="ens-ent"):
-        check_seg_strategy("coreset")
+        S.check_strategy("coreset", task="segmentation")
 
 
 def test_duplicate_names_raise_unless_replace():
@@ -223,8 +223,8 @@ def _reachable(root):
 def test_a_strategy_cannot_reach_unlabelled_labels(digits):
     """Every attribute a strategy can read, and everything reachable from its inputs (closures
     included), holds no label of an unlabelled item, no task and no dataset."""
-    from alkit.classification import ClassificationTask
-    from alkit.data.base import ImageDataset
+    from alkit.tasks.classification import ClassificationTask
+    from alkit.engine.data.base import ImageDataset
 
     seen = {}
 
@@ -326,8 +326,8 @@ def test_user_file_errors_are_one_line(tmp_path, kind):
 def test_user_strategies_run_in_spawn_workers(tmp_path, monkeypatch):
     """A file strategy and a test-module strategy run in 2 spawn workers, with the same records as
     in-process, and really in other processes."""
-    from alkit.experiment import Experiment, run_experiment
-    from alkit.runner import picklable
+    from alkit.experiments.config import Experiment, run
+    from alkit.experiments.runner import picklable
 
     S.load_strategies(_write(tmp_path, "mine.py", GOOD))
     S.register_strategy("module-least-conf", needs={"probs"})(module_least_confidence)
@@ -336,14 +336,13 @@ def test_user_strategies_run_in_spawn_workers(tmp_path, monkeypatch):
     monkeypatch.setenv("ALKIT_TEST_PIDS", str(pids))
     exp = Experiment(strategies=("file-least-conf", "module-least-conf", "margin", "random"), initial=20, step=20,
                      cycles=1, trials=1, epochs=1, seed=2)
-    from alkit.experiment import make_task
-
-    task = make_task(exp)
+    
+    task = exp.build_task()
     assert picklable(task)
-    par = run_experiment(exp, task=task, store_root=tmp_path / "par", progress=False, with_selected=True, workers=2)
+    par = run(exp, task=task, store_root=tmp_path / "par", progress=False, with_selected=True, workers=2)
     used = {int(f.stem) for f in pids.glob("*.pid")}
     assert used and os.getpid() not in used  # both user strategies ran in worker processes
-    seq = run_experiment(exp, task=task, store_root=tmp_path / "seq", progress=False, with_selected=True, workers=1)
+    seq = run(exp, task=task, store_root=tmp_path / "seq", progress=False, with_selected=True, workers=1)
     strip = lambda df: df.drop(columns="seconds").reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(strip(par), strip(seq))
     assert set(par.strategy) == set(exp.strategies)
@@ -351,7 +350,7 @@ def test_user_strategies_run_in_spawn_workers(tmp_path, monkeypatch):
 
 def test_a_fresh_process_learns_the_strategies_from_the_pickled_task(tmp_path, digits):
     """Unpickling a task registers what it carries (files loaded again, module functions imported)."""
-    from alkit.classification import ClassificationTask
+    from alkit.tasks.classification import ClassificationTask
 
     S.load_strategies(_write(tmp_path, "mine.py", GOOD))
     S.register_strategy("module-least-conf", needs={"probs"})(module_least_confidence)
@@ -367,8 +366,8 @@ def test_a_fresh_process_learns_the_strategies_from_the_pickled_task(tmp_path, d
 def test_notebook_strategy_keeps_the_run_in_process(tmp_path, monkeypatch):
     """A strategy defined in a notebook cell (module ``__main__`` without a file) cannot reach a
     worker: the task reports itself unpicklable and the runner runs it in this process."""
-    from alkit.experiment import Experiment, make_task, run_experiment
-    from alkit.runner import picklable
+    from alkit.experiments.config import Experiment, run
+    from alkit.experiments.runner import picklable
 
     fake_main = types.ModuleType("__main__")  # like an IPython kernel's: no __file__, no __spec__
     monkeypatch.setitem(sys.modules, "__main__", fake_main)
@@ -380,14 +379,14 @@ def test_notebook_strategy_keeps_the_run_in_process(tmp_path, monkeypatch):
     fake_main.notebook_strategy = notebook_strategy
     S.register_strategy("cell-strategy", needs={"probs"})(notebook_strategy)
     exp = Experiment(strategies=("cell-strategy",), initial=20, step=20, cycles=1, trials=1, epochs=1)
-    task = make_task(exp)
+    task = exp.build_task()
     assert not picklable(task)
     with pytest.raises(pickle.PicklingError, match="defined interactively.*load_strategies"):
         pickle.dumps(task)
     import copy
 
     copy.deepcopy(task)  # copying in-process still works
-    df = run_experiment(exp, task=task, store_root=tmp_path, progress=False, workers=2)
+    df = run(exp, task=task, store_root=tmp_path, progress=False, workers=2)
     assert df.strategy.tolist() == ["cell-strategy"] * 2
     S.unregister_strategy("cell-strategy")
     assert picklable(task)
@@ -397,8 +396,8 @@ def test_notebook_strategy_keeps_the_run_in_process(tmp_path, monkeypatch):
 
 
 def test_user_segmentation_strategies():
-    from alkit.data.shapes import load_shapes
-    from alkit.segmentation import SegmentationTask
+    from alkit.engine.data.shapes import load_shapes
+    from alkit.tasks.segmentation import SegmentationTask
     from alkit.strategies.base import per_image
 
     @S.register_strategy("mean-conf", task="segmentation", needs={"probs_iter"})

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from alkit.experiment import Experiment, run_experiment
-from alkit.runner import InlineExecutor, Unit, default_workers, run_units, threads_per_worker
+from alkit.experiments.config import Experiment, run
+from alkit.experiments.runner import InlineExecutor, Unit, default_workers, run_units, threads_per_worker
 
 EXP = dict(strategies=("random", "entropy", "ens-varr"), initial=20, step=20, cycles=2, trials=2, epochs=2,
            ensemble_size=2, seed=3)
@@ -21,8 +21,8 @@ def strip(df):
 
 def test_two_workers_equal_one_worker(tmp_path):
     exp = Experiment(**EXP)
-    seq = run_experiment(exp, store_root=tmp_path / "seq", progress=False, with_selected=True, workers=1)
-    par = run_experiment(exp, store_root=tmp_path / "par", progress=False, with_selected=True, workers=2)
+    seq = run(exp, store_root=tmp_path / "seq", progress=False, with_selected=True, workers=1)
+    par = run(exp, store_root=tmp_path / "par", progress=False, with_selected=True, workers=2)
     assert len(seq) == 3 * 2 * 3
     assert list(zip(par.strategy, par.trial, par.cycle)) == list(zip(seq.strategy, seq.trial, seq.cycle))
     import pandas as pd
@@ -34,9 +34,9 @@ def test_two_workers_equal_one_worker(tmp_path):
 
 def test_external_executor_and_resume(tmp_path):
     exp = Experiment(**EXP)
-    a = run_experiment(exp, store_root=tmp_path, progress=False, executor=ThreadPoolExecutor(2))
+    a = run(exp, store_root=tmp_path, progress=False, executor=ThreadPoolExecutor(2))
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("cycle*.json")}
-    b = run_experiment(exp, store_root=tmp_path, progress=False, executor=InlineExecutor())
+    b = run(exp, store_root=tmp_path, progress=False, executor=InlineExecutor())
     after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("cycle*.json")}
     assert before == after  # nothing recomputed or rewritten
     import pandas as pd
@@ -97,7 +97,7 @@ def test_in_process_path_restores_threads():
 
 def test_worker_counts(monkeypatch):
     monkeypatch.delenv("ALKIT_WORKERS", raising=False)
-    monkeypatch.setattr("alkit.runner.available_cores", lambda: 4)
+    monkeypatch.setattr("alkit.experiments.runner.available_cores", lambda: 4)
     assert default_workers(Boom(), 10) == 4
     assert default_workers(Boom(), 3) == 3  # never more workers than units
     gpu = Boom()
@@ -114,27 +114,26 @@ def test_worker_counts(monkeypatch):
 def test_swapped_data_under_one_store_recomputes(tmp_path):
     """Same settings, same outputs folder, different data (one pool image changed): nothing of the
     first run is reused; the first data again: everything is reused."""
-    from alkit.data import load_dataset
-    from alkit.experiment import make_task
-
+    from alkit.engine.data import load_dataset
+    
     exp = Experiment(strategies=("random",), initial=20, step=20, cycles=1, trials=1, epochs=1, seed=0)
-    first = run_experiment(exp, store_root=tmp_path, progress=False, workers=1)
+    first = run(exp, store_root=tmp_path, progress=False, workers=1)
     other = load_dataset("digits")
     x = other.train_x.clone()
     x[0, 0, 0, 0] = 255 - x[0, 0, 0, 0]
     other.train_x = x
     calls = []
-    task = make_task(exp, data=other)
+    task = exp.build_task(data=other)
     fit = task.fit
     task.fit = lambda *a, **k: calls.append(1) or fit(*a, **k)
-    run_experiment(exp, task=task, store_root=tmp_path, progress=False, workers=1)
+    run(exp, task=task, store_root=tmp_path, progress=False, workers=1)
     assert len(calls) == 2  # both cycles recomputed on the swapped data
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2  # two keys side by side
-    again = make_task(exp)
+    again = exp.build_task()
     calls.clear()
     fit2 = again.fit
     again.fit = lambda *a, **k: calls.append(1) or fit2(*a, **k)
-    same = run_experiment(exp, task=again, store_root=tmp_path, progress=False, workers=1)
+    same = run(exp, task=again, store_root=tmp_path, progress=False, workers=1)
     assert calls == []
     import pandas as pd
 

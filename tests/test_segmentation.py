@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from alkit.data.seg_folder import load_seg_folder
-from alkit.data.shapes import SHAPES_CLASSES, load_shapes, make_shapes
-from alkit.data.voc import VOC_CLASSES, load_voc
+from alkit.engine.data.seg_folder import load_seg_folder
+from alkit.engine.data.shapes import SHAPES_CLASSES, load_shapes, make_shapes
+from alkit.engine.data.voc import VOC_CLASSES, load_voc
 from alkit.strategies import segmentation as S
 
 # ---------------------------------------------------------------- data
@@ -151,13 +151,13 @@ def test_order_by_score_highest_first_ties_seeded():
     assert np.array_equal(o, S.order_by_score(s, np.random.default_rng(0)))
     assert S.learning_loss_score(torch.tensor([0.3, 0.1])).tolist() == pytest.approx([0.3, 0.1])
     with pytest.raises(ValueError, match="ens-ent"):
-        S.check_seg_strategy("coreset")
+        S.check_strategy("coreset", task="segmentation")
 
 # ---------------------------------------------------------------- models and training
 
 
 def test_models_forward_and_taps():
-    from alkit.models.segmentation import build_segmentation_model
+    from alkit.engine.models.segmentation import build_segmentation_model
 
     for name, size in (("small-seg", 64), ("deeplabv2-resnet50", 49)):
         net = build_segmentation_model(name, 5).eval()
@@ -170,7 +170,7 @@ def test_models_forward_and_taps():
 
 
 def test_random_scaled_crop_shapes_flip_and_padding():
-    from alkit.train.segmentation import random_scaled_crop
+    from alkit.engine.train.segmentation import random_scaled_crop
 
     x = torch.arange(16.0).view(1, 1, 4, 4).expand(2, 3, 4, 4).contiguous()
     y = torch.arange(16).view(1, 4, 4).expand(2, 4, 4).contiguous()
@@ -185,8 +185,8 @@ def test_random_scaled_crop_shapes_flip_and_padding():
 
 
 def test_training_learns_and_evaluates():
-    from alkit.models.segmentation import SmallSegNet
-    from alkit.train.segmentation import evaluate_segmentation, train_segmentation
+    from alkit.engine.models.segmentation import SmallSegNet
+    from alkit.engine.train.segmentation import evaluate_segmentation, train_segmentation
 
     d = load_shapes(30, 8)
     torch.manual_seed(0)
@@ -204,13 +204,13 @@ def test_training_learns_and_evaluates():
 
 @pytest.fixture(scope="module")
 def task():
-    from alkit.segmentation import SegmentationTask
+    from alkit.tasks.segmentation import SegmentationTask
 
     return SegmentationTask(load_shapes(40, 8), epochs=1, ensemble_size=2, preview=2, device="cpu")
 
 
 def test_task_costs_are_annotator_clicks(task):
-    from alkit.annotation import annotate
+    from alkit.protocol.annotation import annotate
 
     costs = task.pool_costs()
     expect = [max(1, annotate(m.numpy(), task.tolerance)[1]) for m in task.data.train_masks]
@@ -219,7 +219,7 @@ def test_task_costs_are_annotator_clicks(task):
 
 
 def test_budgets_in_clicks_overshoot_by_at_most_the_last_image(task):
-    from alkit.loop import run_trial
+    from alkit.protocol.loop import run_trial
 
     costs = task.pool_costs()
     initial, step = 120.0, 90.0
@@ -234,7 +234,7 @@ def test_budgets_in_clicks_overshoot_by_at_most_the_last_image(task):
             assert r["cost"] == pytest.approx(spent_before + spent)
             spent_before = r["cost"]
             assert 0.0 <= r["miou"] <= 1.0
-    from alkit.segmentation import decode_preview
+    from alkit.tasks.segmentation import decode_preview
 
     assert decode_preview(recs[0]["preview"]).shape == (2, 64, 64)
 
@@ -249,10 +249,11 @@ def test_rank_returns_every_unlabelled_image_once(task):
 
 
 def test_clicks_table_and_cli(capsys):
-    from alkit.__main__ import main
-    from alkit.segmentation import clicks_table
+    from alkit.cli import main
+    from alkit.engine.data import load_dataset
+    from alkit.protocol.annotation import clicks_table, sweep_options
 
-    t = clicks_table("shapes", [1, 4, 10], n_images=20, progress=False)
+    t = clicks_table(load_dataset("shapes", **sweep_options("shapes", 20)), [1, 4, 10], n_images=20, progress=False)
     assert t.tolerance.tolist() == [1, 4, 10] and t.clicks_per_image.is_monotonic_decreasing
     assert 0 < t.miou.min() <= t.miou.max() <= 100
     assert main(["clicks", "--dataset", "shapes", "--tolerance", "2,8", "--images", "10"]) == 0
@@ -261,12 +262,12 @@ def test_clicks_table_and_cli(capsys):
 
 
 def test_run_segmentation_resumes_from_store(tmp_path):
-    from alkit.segmentation import SegExperiment, run_segmentation
+    from alkit.experiments.config import Experiment, run
 
-    exp = SegExperiment(strategies=("random",), initial=100, step=60, cycles=1, epochs=1,
-                        data_options=dict(n_train=24, n_val=4), device="cpu")
-    df = run_segmentation(exp, store_root=tmp_path, progress=False)
+    exp = Experiment(dataset="shapes", strategies=("random",), initial=100, step=60, cycles=1, trials=1, epochs=1,
+                     data_options=dict(n_train=24, n_val=4), device="cpu")
+    df = run(exp, store_root=tmp_path, progress=False)
     assert {"strategy", "trial", "cycle", "n_clicks", "n_images", "budget", "miou"} <= set(df.columns)
     assert df.budget.tolist() == [100, 160] and (df.n_clicks >= df.budget).all()
-    again = run_segmentation(exp, store_root=tmp_path, progress=False)
+    again = run(exp, store_root=tmp_path, progress=False)
     assert again.miou.tolist() == df.miou.tolist() and again.seconds.tolist() == df.seconds.tolist()

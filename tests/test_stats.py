@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alkit import stats
+from alkit.analysis import stats
 
 
 def frame():

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alkit import fingerprint, pool, results
-from alkit.loop import run_trial
-from alkit.results import (RunStore, atomic_open, atomic_write_bytes, atomic_write_csv, atomic_write_json,
+from alkit.experiments import fingerprint, store as results; from alkit.protocol import pool
+from alkit.protocol.loop import run_trial
+from alkit.experiments.store import (RunStore, atomic_open, atomic_write_bytes, atomic_write_csv, atomic_write_json,
                            atomic_write_text, clean_orphans, temp_path)
 
 POOL = 60
@@ -316,7 +316,7 @@ def test_parallel_writer_processes_do_not_disturb_each_other(tmp_path):
 def test_savefig_writes_png_and_pdf_atomically(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from alkit.plotting import savefig
+    from alkit.analysis.plots import savefig
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
@@ -351,7 +351,7 @@ def write_notebook(path, source):
 def test_run_notebook_renames_only_on_success(tmp_path):
     from papermill.exceptions import PapermillExecutionError
 
-    from alkit.reproduce import run_notebook
+    from alkit.experiments.reproduce import run_notebook
 
     out_dir = tmp_path / "nb"
     bad = write_notebook(tmp_path / "99_bad.ipynb", "x = 1\nraise ValueError('boom')")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from alkit.train.uda import _IndexStream, consistency_loss
+from alkit.engine.train.uda import _IndexStream, consistency_loss
 
 
 def test_mask_excludes_low_confidence_rows():
@@ -87,7 +87,7 @@ def test_index_stream_sweeps_every_item():
 
 
 def _tiny_data(n=40, size=8):
-    from alkit.data import ImageDataset
+    from alkit.engine.data import ImageDataset
 
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 1, size, size), dtype=torch.uint8, generator=g)
@@ -98,9 +98,9 @@ def _tiny_data(n=40, size=8):
 def test_train_uda_with_learning_loss_module():
     """SSL-LL: the loss-prediction module is trained (on the labelled part of the batch) with the
     backbone; both come back in eval mode."""
-    from alkit.augment import build_augment
-    from alkit.models import LossPredictionModule, build_model
-    from alkit.train.uda import train_uda
+    from alkit.engine.augment import build_augment
+    from alkit.engine.models import LossPredictionModule, build_model
+    from alkit.engine.train.uda import train_uda
 
     data = _tiny_data()
     torch.manual_seed(0)
@@ -117,9 +117,9 @@ def test_train_uda_with_learning_loss_module():
 
 
 def test_train_uda_rejects_bad_input():
-    from alkit.augment import build_augment
-    from alkit.models import build_model
-    from alkit.train.uda import train_uda
+    from alkit.engine.augment import build_augment
+    from alkit.engine.models import build_model
+    from alkit.engine.train.uda import train_uda
 
     data, model, aug = _tiny_data(), build_model("small-cnn", 4, in_channels=1, image_size=8), build_augment("weak", 8)
     with pytest.raises(ValueError, match="empty"):
@@ -136,11 +136,11 @@ ITERATIONS = 600  # the same number of SGD steps with and without the unlabelled
 
 
 def _digits_run(seed: int, lambda_u: float) -> float:
-    from alkit.augment import build_augment
-    from alkit.data import load_dataset
-    from alkit.models import build_model
-    from alkit.train.supervised import accuracy
-    from alkit.train.uda import train_uda
+    from alkit.engine.augment import build_augment
+    from alkit.engine.data import load_dataset
+    from alkit.engine.models import build_model
+    from alkit.engine.train.supervised import accuracy
+    from alkit.engine.train.uda import train_uda
 
     data = load_dataset("digits")
     y = data.train_y.numpy()

@@ -12,12 +12,12 @@ The names below that predate the registry (``STRATEGY_NAMES``, ``NEEDS``, ``LABE
 
 from __future__ import annotations
 
-from . import base
-from .base import (NEEDS_BY_TASK, CarriesStrategies, QueryInputs, RegistryView, SegQueryInputs, StrategyFileError,
+from alkit.strategies import base
+from alkit.strategies.base import (NEEDS_BY_TASK, CarriesStrategies, QueryInputs, RegistryView, SegQueryInputs, StrategyFileError,
                    StrategySpec, check_strategy, find_strategy, get_strategy, load_strategies, loaded_files,
                    per_image, register_strategy, strategy_names, unregister_strategy)
-from . import classification as _classification  # noqa: F401  (registers the built-ins)
-from . import segmentation as _segmentation  # noqa: F401
+from alkit.strategies import classification as _classification  # noqa: F401  (registers the built-ins)
+from alkit.strategies import segmentation as _segmentation  # noqa: F401
 
 # The paper's five classification strategies: the default list for runs (any registered name works).
 STRATEGY_NAMES = ("random", "entropy", "ens-varr", "coreset", "ll")
@@ -29,6 +29,13 @@ NEEDS = RegistryView(("classification",), lambda spec: set(spec.needs))
 LABELS = RegistryView(("classification", "segmentation"), lambda spec: spec.label)
 
 
+def default_strategies(task: str = "classification") -> tuple[str, ...]:
+    """The paper's strategies for a task: the list a run compares when none are named."""
+    from alkit.strategies.segmentation import SEG_STRATEGIES
+
+    return tuple(SEG_STRATEGIES) if task == "segmentation" else STRATEGY_NAMES
+
+
 def rank(name: str, inputs: QueryInputs, budget: int, rng):
     """Pool indices of the ``budget`` (or all, if fewer) most wanted unlabelled items, best first,
     for classification strategy ``name`` (see :func:`alkit.strategies.base.rank`)."""
@@ -37,4 +44,4 @@ def rank(name: str, inputs: QueryInputs, budget: int, rng):
 
 __all__ = ["STRATEGY_NAMES", "NEEDS", "LABELS", "NEEDS_BY_TASK", "QueryInputs", "SegQueryInputs", "StrategySpec",
            "StrategyFileError", "CarriesStrategies", "register_strategy", "unregister_strategy", "get_strategy",
-           "find_strategy", "strategy_names", "check_strategy", "load_strategies", "loaded_files", "per_image", "rank"]
+           "find_strategy", "strategy_names", "check_strategy", "default_strategies", "load_strategies", "loaded_files", "per_image", "rank"]

@@ -28,7 +28,7 @@ trains the task's ``ensemble_size`` members (inferred when the strategy needs ``
 
 User strategies in a file: :func:`load_strategies` imports it; the registry remembers the file and
 a pickled task (:class:`CarriesStrategies`) takes the files and the other user strategies along, so
-``spawn`` worker processes (:mod:`alkit.runner`) know them too. A strategy defined in a notebook
+``spawn`` worker processes (:mod:`alkit.experiments.runner`) know them too. A strategy defined in a notebook
 cell cannot be imported by a worker: pickling a task then fails, and the runner runs in-process.
 """
 
@@ -425,7 +425,7 @@ def rank(name: str, inputs: QueryInputs, budget, rng: np.random.Generator, task:
     if task == "classification":
         k = int(min(int(budget), len(unl)))
         if spec.kind == "score":
-            from .scores import top_k
+            from alkit.strategies.scores import top_k
 
             return unl[top_k(scores(name, inputs, task), k, rng)]
         return _checked_picks(spec, spec.fn(inputs.for_strategy(spec), k, rng), unl, k)
@@ -462,7 +462,7 @@ def _one_line(text: str) -> str:
 
 def load_strategies(path) -> list[str]:
     """Import a user's Python file; the strategies it registers then work everywhere (also in the
-    ``spawn`` worker processes of :mod:`alkit.runner`, which load the file again). Returns the
+    ``spawn`` worker processes of :mod:`alkit.experiments.runner`, which load the file again). Returns the
     names it registered. Loading the same file again re-executes it (its old strategies are
     replaced). Errors are one-line :class:`StrategyFileError` naming the file: missing file, not a
     ``.py`` file, syntax error (with line), an exception while importing, nothing registered."""
@@ -571,7 +571,7 @@ def _restore_strategies(files, specs) -> _CarriedStrategies:
 class CarriesStrategies:
     """Mixin for tasks: pickling the task (to send it to a worker) takes the user strategies of this
     process along; unpickling registers them in the worker. Pickling fails (so
-    :func:`alkit.runner.picklable` says no and the run stays in-process) when a user strategy
+    :func:`alkit.experiments.runner.picklable` says no and the run stays in-process) when a user strategy
     cannot be imported by a worker, e.g. one defined in a notebook cell."""
 
     def __getstate__(self):

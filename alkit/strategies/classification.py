@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import scores
-from .badge import badge_select
-from .base import register_strategy
-from .typiclust import typiclust_select
+from alkit.strategies import scores
+from alkit.strategies.badge import badge_select
+from alkit.strategies.base import register_strategy
+from alkit.strategies.typiclust import typiclust_select
 
 
 @register_strategy("random", kind="select", label="Random", color="#444444")

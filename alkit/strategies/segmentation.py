@@ -26,8 +26,8 @@ import math
 import numpy as np
 import torch
 
-from . import base
-from .base import (Batches, CarriesStrategies, RegistryView, SegQueryInputs, check_strategy, get_strategy,  # noqa: F401
+from alkit.strategies import base
+from alkit.strategies.base import (Batches, CarriesStrategies, RegistryView, SegQueryInputs, check_strategy, get_strategy,  # noqa: F401
                    per_image, register_strategy)
 
 # The paper's four (Sec. 4.2), the default list for segmentation runs; every registered
@@ -103,11 +103,6 @@ def order_by_score(scores, rng: np.random.Generator) -> np.ndarray:
     """Positions of ``scores`` ``[n]`` sorted from highest to lowest; ties in random order (seeded)."""
     s = np.asarray(scores.cpu() if isinstance(scores, torch.Tensor) else scores, dtype=np.float64)
     return np.lexsort((rng.random(len(s)), -s)).astype(np.int64)
-
-
-def check_seg_strategy(name: str) -> str:
-    """``name`` if it is a registered segmentation strategy, else a one-line ``ValueError``."""
-    return check_strategy(name, task="segmentation")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,527 @@
+"""Command line: ``python -m alkit {run,reproduce,clicks}`` (``alkit/__main__.py`` calls :func:`_script`).
+
+Every argument is checked before any data is loaded or anything is trained (the checks live in
+:mod:`alkit.checks`). Bad input exits with status 2 and one line on stderr,
+``alkit: error: <message>``, naming the flag, environment variable or file, no traceback:
+
+* unknown names, with the closest valid one suggested: strategies, dataset, augmentation, ssl
+  method, regime, model, device, preset, notebook, flags; an empty or repeated strategy list;
+* numbers that are not numbers, not finite, or out of range (``--epochs 0``, ``--initial nan``,
+  ``--seed -1``, ``--workers 0``, ``--tolerance 5,abc``, ...), and a bad ``$ALKIT_WORKERS``;
+* flags that do not apply: ``--regime``/``--augment``/``--ssl``/``--iterations``/``--min-steps``
+  on a segmentation dataset, ``--tolerance`` on a classification dataset, ``--iterations``
+  without ``--ssl uda``, ``--epochs``/``--min-steps`` with it, ``--initial``/``--step``/``--cycles``
+  with ``--regime`` (which sets them);
+* ``--device cuda`` on a machine without a CUDA GPU;
+* an output folder (``--out``, ``--runs-dir``, ``--output-dir``, ``$ALKIT_OUTPUTS``) that is a
+  file or cannot be created or written (checked by writing a probe file);
+* a dataset folder that is missing (``--dataset ./my_folder``: "folder not found") or has no
+  images/masks; a missing CIFAR folder (the message names ``--download``); an empty, corrupt or
+  truncated data file, or labels outside the class list (the message names the file);
+* a budget larger than the pool (found once the data is loaded, before training).
+
+Ctrl-C at any moment (start-up included) prints one line and exits with status 130; cycles that
+finished are in the results store and are reused by the next identical ``run``.
+"""
+
+try:  # Ctrl-C during the (few, light) start-up imports: one line, no traceback
+    import argparse
+    import os
+    import signal
+    import sys
+    import threading
+except KeyboardInterrupt:  # pragma: no cover - a window of microseconds
+    print("alkit: interrupted", file=__import__("sys").stderr)
+    raise SystemExit(130) from None
+
+# Defaults of ``run``: the parser keeps ``None`` so that the checks can tell what the user gave.
+# Budgets and training settings left out here come from the recipes (alkit.experiments.recipes),
+# resolved by the Experiment for the chosen dataset and regime: the command line keeps no copy.
+RUN_DEFAULTS = dict(dataset="digits", augment="paper", ssl="none", trials="3", seed="0")
+CLICKS_DEFAULTS = dict(dataset="shapes", tolerance="5,10,20,40", images="200")
+INTERRUPTED_RUN = "interrupted; finished cycles are saved and will be reused on the next run"
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C with a message saying what was kept."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`alkit.checks.UsageError` (one line) instead of printing usage."""
+
+    def error(self, message):
+        import re
+
+        from alkit.checks import UsageError, did_you_mean
+
+        m = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)", message)
+        if m:  # a mistyped sub-command
+            message += did_you_mean(m.group(1), re.findall(r"'(.*?)'", m.group(2)))
+        raise UsageError(message)
+
+
+def _recipe_default(key: str) -> str:
+    """Help text for a setting the recipes hold: its value per recipe (alkit.experiments.recipes)."""
+    from alkit.experiments.recipes import recipe
+
+    cells = (("digits", "classification", "digits", "custom"), ("digits --regime high", "classification", "digits", "high"),
+             ("cifar", "classification", "cifar10", "high"), ("shapes", "segmentation", "shapes", "custom"),
+             ("voc", "segmentation", "voc", "custom"))
+    seen = [f"{label} {recipe(kind, ds, regime)[key]}" for label, kind, ds, regime in cells
+            if key in recipe(kind, ds, regime)]
+    return "the recipe's: " + ", ".join(seen)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RUN_DEFAULTS
+    for key in ("initial", "step", "cycles", "epochs", "min_steps", "iterations"):
+        d = {**d, key: _recipe_default(key)}
+    p = _Parser(prog="python -m alkit", description="alkit: deep active learning, reproduced")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,reproduce,clicks}")
+
+    r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv",
+                       description="Run an active-learning experiment (strategies x trials) and write "
+                                   "OUT/results.csv. Classification: digits, cifar10, cifar100; "
+                                   "segmentation (budgets in clicks): shapes, voc or a folder path.")
+    r.add_argument("--dataset", metavar="NAME",
+                   help=f"digits | cifar10 | cifar100 | shapes | voc | PATH of a segmentation folder "
+                        f"(default: {d['dataset']})")
+    r.add_argument("--strategies", metavar="A,B,...",
+                   help="comma-separated, each once (default: random,entropy,ens-varr,coreset,ll; "
+                        "segmentation: random,entropy,ens-ent,ll)")
+    r.add_argument("--augment", metavar="NAME",
+                   help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
+    r.add_argument("--ssl", metavar="NAME",
+                   help=f"classification: none | uda, semi-supervised training, paper Sec. 3.2.3 "
+                        f"(default: {d['ssl']})")
+    r.add_argument("--regime", metavar="NAME",
+                   help="classification: high | low, the paper's budgets for the dataset; sets "
+                        "--initial/--step/--cycles, so it cannot be combined with them (default: none)")
+    r.add_argument("--initial", metavar="N",
+                   help=f"initial budget B_i: images (classification, an integer) or clicks "
+                        f"(segmentation), > 0 (default: {d['initial']})")
+    r.add_argument("--step", metavar="N", help=f"budget per cycle B_s, > 0, same units (default: {d['step']})")
+    r.add_argument("--cycles", metavar="N", help=f"query cycles after the initial set, >= 1 (default: {d['cycles']})")
+    r.add_argument("--trials", metavar="N", help=f"trials per strategy, >= 1 (default: {d['trials']})")
+    r.add_argument("--epochs", metavar="N",
+                   help=f"supervised epochs per cycle, >= 1; not with --ssl uda (default: {d['epochs']}; "
+                        f"paper: 150)")
+    r.add_argument("--min-steps", metavar="N",
+                   help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
+                        f"(default: {d['min_steps']})")
+    r.add_argument("--iterations", metavar="N",
+                   help=f"with --ssl uda: UDA iterations per cycle, >= 1 (default: {d['iterations']}; "
+                        f"paper: 50000)")
+    r.add_argument("--model", metavar="NAME",
+                   help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
+                        "deeplabv2-resnet101 | deeplabv2-resnet50 (default: by dataset)")
+    r.add_argument("--seed", metavar="N", help=f"integer >= 0 (default: {d['seed']})")
+    r.add_argument("--device", metavar="NAME",
+                   help="auto | cpu | cuda | cuda:N (default: auto = cuda when present, else cpu)")
+    r.add_argument("--workers", metavar="N",
+                   help="parallel worker processes, >= 1 (default: $ALKIT_WORKERS, else one per CPU core, "
+                        "one on a GPU)")
+    r.add_argument("--data-root", metavar="DIR",
+                   help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
+    r.add_argument("--download", action="store_true", help="download a missing CIFAR/VOC dataset (needs internet)")
+    r.add_argument("--tolerance", metavar="PX",
+                   help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
+                        "(default: 2 on shapes, 10 on VOC/folders)")
+    r.add_argument("--runs-dir", metavar="DIR",
+                   help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
+    r.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
+
+    rp = sub.add_parser("reproduce", help="run notebooks through papermill into outputs/")
+    rp.add_argument("--preset", metavar="NAME", default=None, help="smoke | default | paper (default: default)")
+    rp.add_argument("--output-dir", metavar="DIR", default=None,
+                    help="folder for the executed notebooks (default: $ALKIT_OUTPUTS/notebooks, "
+                         "else outputs/notebooks)")
+    rp.add_argument("notebooks", nargs="*", help="stems or numbers, e.g. 01 or 01_augmentation (default: all)")
+
+    c = sub.add_parser("clicks", help="click cost and label quality of the polygon annotator per tolerance")
+    c.add_argument("--dataset", metavar="NAME",
+                   help=f"shapes | voc | PATH of a segmentation folder (default: {CLICKS_DEFAULTS['dataset']})")
+    c.add_argument("--tolerance", metavar="A,B,...",
+                   help=f"comma-separated pixel tolerances, each >= 0 (default: {CLICKS_DEFAULTS['tolerance']})")
+    c.add_argument("--images", metavar="N",
+                   help=f"how many pool images to annotate, >= 1 (default: {CLICKS_DEFAULTS['images']})")
+    c.add_argument("--data-root", metavar="DIR", help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
+    c.add_argument("--download", action="store_true", help="download VOC if missing (needs internet)")
+    return p
+
+
+# -- checks ------------------------------------------------------------------------------------------
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def dataset_kind(flag: str, name: str) -> str:
+    """``"classification"`` or ``"segmentation"`` for a dataset name or folder path (checked)."""
+    from alkit import checks
+    from alkit.engine.data import CLASSIFICATION_DATASETS, SEGMENTATION_DATASETS
+
+    if name in CLASSIFICATION_DATASETS:
+        return "classification"
+    if name in SEGMENTATION_DATASETS:
+        return "segmentation"
+    if checks.looks_like_path(name) or os.path.isdir(name):
+        checks.existing_folder(flag, name)
+        return "segmentation"
+    checks.choice(flag, "dataset", name, CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS, ", or a folder path")
+    raise AssertionError  # choice() raised
+
+
+def _strategy_names(task: str) -> tuple:
+    """Every registered strategy of ``task`` (``classification`` or ``segmentation``)."""
+    from alkit.strategies import strategy_names
+
+    return tuple(strategy_names(task))
+
+
+def _check_outputs(label_flag: str, path, default) -> None:
+    """``path`` (given with ``label_flag``) or the default under the outputs root must be writable."""
+    from alkit import checks
+    from alkit.paths import outputs_label
+
+    if path is not None:
+        checks.writable_dir(label_flag, path)
+    else:
+        checks.writable_dir(outputs_label(), default)
+
+
+def check_run(a) -> argparse.Namespace:
+    """The ``run`` arguments checked and with defaults filled in (raises ``UsageError``)."""
+    from alkit import checks as C
+
+    dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
+    seg = dataset_kind("--dataset", dataset) == "segmentation"
+    if seg:
+        C.not_given({"--regime": a.regime, "--augment": a.augment, "--ssl": a.ssl, "--iterations": a.iterations,
+                     "--min-steps": a.min_steps}, f"to segmentation datasets ({dataset}): raw AL with click budgets")
+    else:
+        C.not_given({"--tolerance": a.tolerance},
+                    f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
+    v = dict(vars(a))
+    for k, default in RUN_DEFAULTS.items():
+        if v.get(k) is None:
+            v[k] = default
+    v["dataset"] = dataset
+
+    from alkit.strategies import default_strategies
+
+    task, other = ("segmentation", "classification") if seg else ("classification", "segmentation")
+    names, other_names = _strategy_names(task), _strategy_names(other)
+    text = a.strategies if a.strategies is not None else ",".join(default_strategies(task))
+    for n in (t.strip() for t in text.split(",")):
+        if n and n not in names and n in other_names:
+            raise C.UsageError(f"--strategies: {n!r} is a {other} strategy; choose from {', '.join(names)} "
+                               f"for {task} datasets")
+    v["strategies"] = tuple(C.csv_names("--strategies", text, "strategy", names, f" for {task} datasets"))
+
+    if seg:
+        v["ssl"] = None
+        v["regime"] = None
+    else:
+        from alkit.engine.augment import AUGMENT_NAMES
+        from alkit.experiments.config import REGIMES
+
+        C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"))
+        v["ssl"] = None if ssl == "none" else ssl
+        if v["ssl"] is None:
+            C.not_given({"--iterations": a.iterations}, "without --ssl uda (it counts UDA iterations)")
+        else:
+            C.not_given({"--epochs": a.epochs, "--min-steps": a.min_steps},
+                        "with --ssl uda (UDA trains --iterations per cycle)")
+        if a.regime is not None:
+            valid = sorted({r for ds, r in REGIMES if ds == dataset})
+            if not valid:
+                raise C.UsageError(f"--regime: {dataset} has no paper regime; give --initial/--step/--cycles")
+            C.choice("--regime", "regime", a.regime, valid, f" for {dataset}")
+            C.not_given({"--initial": a.initial, "--step": a.step, "--cycles": a.cycles},
+                        f"with --regime {a.regime} (the regime sets --initial/--step/--cycles)")
+    v["regime"] = a.regime or "custom"
+
+    def given(flag, key, check, **kw):  # checked when given; None leaves it to the recipe
+        v[key] = None if getattr(a, key) is None else check(flag, getattr(a, key), **kw)
+
+    if seg:  # clicks
+        given("--initial", "initial", C.number)
+        given("--step", "step", C.number)
+        given("--tolerance", "tolerance", C.number, strict=False)
+    else:  # images
+        given("--initial", "initial", C.integer, minimum=1)
+        given("--step", "step", C.integer, minimum=1)
+    given("--cycles", "cycles", C.integer, minimum=1)
+    given("--epochs", "epochs", C.integer, minimum=1)
+    given("--min-steps", "min_steps", C.integer, minimum=0)
+    given("--iterations", "iterations", C.integer, minimum=1)
+    v["trials"] = C.integer("--trials", v["trials"], minimum=1)
+    v["seed"] = C.integer("--seed", v["seed"], minimum=0)
+    if a.workers is not None:
+        v["workers"] = C.integer("--workers", a.workers, minimum=1)
+    else:
+        C.env_workers(os.environ.get("ALKIT_WORKERS"))  # checked here; the library reads it
+        v["workers"] = None
+
+    if a.model is not None:
+        if seg:
+            from alkit.engine.models.segmentation import SEGMENTATION_MODELS as models
+        else:
+            from alkit.engine.models import MODEL_NAMES as models
+        C.choice("--model", "model", a.model, models, f" for {'segmentation' if seg else 'classification'} datasets")
+    d = a.device
+    v["device"] = C.device(d, _cuda_count() if d is not None and d.strip().lower().startswith("cuda") else 0)
+
+    C.writable_dir("--out", a.out)
+    from alkit.paths import runs_dir
+
+    _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    v["segmentation"] = seg
+    return argparse.Namespace(**v)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def experiment_settings(a) -> dict:
+    """The :class:`~alkit.experiments.config.Experiment` settings of checked ``run`` arguments:
+    every setting the user gave; the rest stay ``None`` for the recipe to fill."""
+    keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
+            "data_root", "download", "device", "workers"]
+    keys += ["tolerance"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    return {k: getattr(a, k) for k in keys}
+
+
+def cmd_run(a) -> int:
+    from pathlib import Path
+
+    a = check_run(a)
+    _checkpoint()
+    _STATE["interrupt_message"] = INTERRUPTED_RUN
+    try:
+        from alkit.experiments.config import Experiment, run
+
+        exp = Experiment(**experiment_settings(a))
+        df = run(exp, store_root=a.runs_dir, with_selected=True)
+    except KeyboardInterrupt:
+        raise _Interrupted(INTERRUPTED_RUN) from None
+    from alkit.experiments.store import atomic_write_csv
+
+    out = Path(a.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    df = df.drop(columns=[c for c in ("preview",) if c in df])
+    if "selected" in df:
+        df["selected"] = df["selected"].map(lambda s: " ".join(map(str, s)))
+    atomic_write_csv(df, out / "results.csv", index=False)
+    metric = "accuracy" if "accuracy" in df else "miou"
+    summary = df.groupby(["strategy", "cycle"])[metric].mean().unstack("cycle")
+    print(summary.round(4).to_string())
+    print(f"wrote {out / 'results.csv'} ({len(df)} rows)")
+    return 0
+
+
+def check_reproduce(a) -> argparse.Namespace:
+    from alkit import checks as C
+    from alkit.paths import outputs_dir
+    from alkit.experiments.reproduce import PRESETS, list_notebooks
+
+    preset = C.choice("--preset", "preset", a.preset if a.preset is not None else "default", PRESETS)
+    nbs = list_notebooks()
+    names = {}
+    for nb in nbs:  # number, stem, file name and the part after the number all name a notebook
+        number, _, title = nb.stem.partition("_")
+        for key in (number, nb.stem, nb.name, title):
+            names.setdefault(key, nb.stem)
+    chosen = []
+    for n in a.notebooks:
+        if n in names:
+            chosen.append(names[n])
+        elif n.endswith(".ipynb") and os.path.isfile(n):
+            chosen.append(n)
+        else:
+            close = C.closest(n, list(names))
+            hint = f" (did you mean {names[close]!r}?)" if close else ""
+            raise C.UsageError(f"unknown notebook {n!r}{hint}; choose from {', '.join(nb.stem for nb in nbs)}")
+    _check_outputs("--output-dir", a.output_dir, outputs_dir() / "notebooks")
+    if a.output_dir is not None:  # the notebooks still write their figures under the outputs root
+        _check_outputs("--output-dir", None, outputs_dir() / "figures")
+    return argparse.Namespace(preset=preset, notebooks=chosen, output_dir=a.output_dir)
+
+
+def cmd_reproduce(a) -> int:
+    a = check_reproduce(a)
+    _checkpoint()
+    from alkit.experiments.reproduce import reproduce
+
+    reproduce(a.notebooks, preset=a.preset, output_dir=a.output_dir)
+    return 0
+
+
+def check_clicks(a) -> argparse.Namespace:
+    from alkit import checks as C
+
+    dataset = a.dataset if a.dataset is not None else CLICKS_DEFAULTS["dataset"]
+    if dataset_kind("--dataset", dataset) != "segmentation":
+        raise C.UsageError(f"--dataset: clicks needs a segmentation dataset (shapes, voc or a folder path), "
+                           f"not {dataset}")
+    tolerances = C.number_list("--tolerance", a.tolerance if a.tolerance is not None
+                               else CLICKS_DEFAULTS["tolerance"], minimum=0)
+    images = C.integer("--images", a.images if a.images is not None else CLICKS_DEFAULTS["images"], minimum=1)
+    return argparse.Namespace(dataset=dataset, tolerances=tolerances, images=images, data_root=a.data_root,
+                              download=a.download)
+
+
+def cmd_clicks(a) -> int:
+    a = check_clicks(a)
+    _checkpoint()
+    from alkit.engine.data import load_dataset
+    from alkit.protocol.annotation import clicks_table, sweep_options
+
+    data = load_dataset(a.dataset, a.data_root, a.download, **sweep_options(a.dataset, a.images))
+    table = clicks_table(data, a.tolerances, n_images=a.images)
+    print(table.to_string(index=False))
+    return 0
+
+
+HANDLERS = {"run": cmd_run, "reproduce": cmd_reproduce, "clicks": cmd_clicks}
+
+
+def _parse(parser, argv):
+    from alkit import checks
+
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # suggest the closest flag of the sub-command
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        flag = next((x for x in extra if x.startswith("-")), None)
+        hint = checks.did_you_mean(flag.split("=")[0], sub._option_string_actions) if flag else ""
+        raise checks.UsageError(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
+
+
+def _one_line(e: BaseException) -> str:
+    msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+    return " ".join(str(msg).split()) or type(e).__name__
+
+
+class _SigintSeen:
+    """While active (main thread only), remembers that SIGINT arrived and raises
+    ``KeyboardInterrupt`` as Python's default handler does. A Ctrl-C that lands inside an import can
+    surface as another error (``ImportError: cannot load module more than once``, a
+    ``RecursionError`` in a half-initialised numpy); with the flag set, :func:`main` still reports
+    it as an interruption.
+
+    With ``exit_in_import`` (the ``python -m alkit`` process, not in-process calls), a Ctrl-C that
+    lands while a module is being imported prints the line and ends the process at once instead:
+    an exception raised inside a C extension's initialisation (torch) can abort the interpreter."""
+
+    def __init__(self, exit_in_import: bool = False):
+        self.seen = False
+        self.exit_in_import = exit_in_import
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        self.seen = True
+        if self.exit_in_import and _importing(frame):
+            os.write(2, f"alkit: {_STATE['interrupt_message']}\n".encode())
+            os._exit(130)
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _importing(frame) -> bool:
+    """Whether ``frame`` or a caller is in the import machinery."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+_STATE = {"interrupt_message": "interrupted", "exit_in_import": False, "sigint": None}
+
+
+def _interrupted(e: BaseException | None = None) -> int:
+    msg = e.args[0] if isinstance(e, _Interrupted) and e.args else _STATE["interrupt_message"]
+    print(f"alkit: {msg}", file=sys.stderr)
+    return 130
+
+
+def _checkpoint() -> None:
+    """Raise ``KeyboardInterrupt`` if a Ctrl-C arrived and some library swallowed it."""
+    sigint = _STATE.get("sigint")
+    if sigint is not None and sigint.seen:
+        raise KeyboardInterrupt
+
+
+def _main(argv, sigint: _SigintSeen) -> int:
+    try:
+        parser = build_parser()
+        args = _parse(parser, argv)
+        try:
+            return HANDLERS[args.command](args)
+        except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as e:
+            if sigint.seen:
+                return _interrupted()
+            print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+    except ValueError as e:  # a UsageError from argument parsing
+        if sigint.seen:
+            return _interrupted()
+        print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception:
+        if sigint.seen:  # Ctrl-C turned into another error inside an import
+            return _interrupted()
+        raise
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (0, 2 for bad input, 130 for Ctrl-C)."""
+    try:
+        _STATE["interrupt_message"] = "interrupted"
+        with _SigintSeen(_STATE["exit_in_import"]) as sigint:
+            _STATE["sigint"] = sigint
+            return _main(argv, sigint)
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
+    finally:
+        _STATE["sigint"] = None
+
+
+def _script() -> None:
+    """``python -m alkit``: :func:`main`, then exit without a traceback from a late Ctrl-C."""
+    _STATE["exit_in_import"] = True
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while the first one was being reported
+        code = 130
+        os.write(2, b"alkit: interrupted\n")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # shutting down: nothing left to interrupt
+    if code == 130:
+        # Leave now: a Ctrl-C caught inside an extension's embedded Python would otherwise make the
+        # interpreter re-raise SIGINT on exit (status -2 instead of 130).
+        import atexit
+
+        atexit._run_exitfuncs()  # what exiting would run (multiprocessing's clean-up among them)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe
+                pass
+        os._exit(130)
+    sys.exit(code)
+

@@ -1,0 +1,69 @@
+"""Pieces every trainer shares: device choice, mixed precision, SGD + cosine, batch sampling,
+and the Learning-Loss term (Yoo & Kweon 2019)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when present, else CPU."""
+    if device is not None and str(device) != "auto":
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """bfloat16 mixed precision on CUDA; a no-op elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move to ``device``; channels-last memory format on CUDA."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def sgd_cosine(params, total_steps: int, lr: float = 0.03, momentum: float = 0.9,
+               weight_decay: float = 5e-4):
+    """The paper's optimiser (Sec. 3.2.1): SGD(lr 0.03, momentum 0.9, wd 5e-4, Nesterov off) with a
+    cosine schedule over ``total_steps`` optimiser steps. Returns ``(optimizer, scheduler)``."""
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    total = max(1, int(total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+    return opt, sched
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    """A seeded generator living on ``device`` (batch sampling and augmentation draw from it)."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Positions ``0..n-1`` shuffled and cut into batches of ``batch_size`` (last one may be short)."""
+    perm = torch.randperm(n, generator=generator, device=generator.device)
+    return list(perm.split(batch_size))
+
+
+def learning_loss_term(lossnet: nn.Module, taps: list[torch.Tensor], per_sample_loss: torch.Tensor,
+                       *, stop_gradient: bool, margin: float = 1.0) -> torch.Tensor:
+    """Yoo & Kweon's loss-prediction objective: the margin ranking loss between the module's
+    predicted losses (from the backbone's intermediate feature maps ``taps``) and the true
+    per-sample losses ``[B]`` (detached). With ``stop_gradient`` the taps are detached, so the
+    module no longer shapes the backbone (the original stops it for the last part of training)."""
+    from alkit.strategies.scores import margin_ranking_loss
+
+    if stop_gradient:
+        taps = [t.detach() for t in taps]
+    pred = lossnet(taps).float()
+    return margin_ranking_loss(pred, per_sample_loss.detach().float(), margin=margin)

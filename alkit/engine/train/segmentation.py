@@ -1,0 +1,191 @@
+"""Supervised training and evaluation of segmentation networks (paper Sec. 4.3).
+
+The paper's recipe (DeepLab-v2): SGD, base lr 2.5e-4 (10x on the ASPP head, as in DeepLab),
+momentum 0.9, weight decay 5e-4, "poly" schedule lr * (1 - step/total)^0.9, batch 10, random
+horizontal flip + random scaled crop (321x321, scale 0.5-1.5), cross-entropy that skips the ignore
+index (255), 150 epochs per cycle, fresh network each cycle. The small network for the embedded
+``shapes`` data trains from scratch, so it uses a larger lr (0.05; a pretrained DeepLab needs only
+small steps, a random init needs large ones) — set per task in :mod:`alkit.tasks.segmentation`.
+
+Augmentation is batched: one affine grid per image (scale, position, flip) and one
+``grid_sample`` call for the whole batch; pixels outside the image become ``ignore_index`` in the
+mask and the mean colour in the image. Lists of differently sized images (VOC) are cropped one by
+one to the common crop size, then stacked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alkit.engine.train.common import autocast, epoch_batches, learning_loss_term, make_generator
+
+
+def _norm(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:
+    m = torch.tensor(mean, device=x_uint8.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x_uint8.device).view(1, -1, 1, 1)
+    return (x_uint8.float() / 255.0 - m) / s
+
+
+def random_scaled_crop(x: torch.Tensor, y: torch.Tensor, size: int, scale_range=(0.5, 1.5), hflip: bool = True,
+                       ignore_index: int = 255, generator: torch.Generator | None = None):
+    """Batched random scale + crop (+ horizontal flip) of images and masks.
+
+    x: float normalised ``[B, 3, H, W]``; y: integer ``[B, H, W]``. Returns float ``[B, 3, size, size]``
+    and int64 ``[B, size, size]``. Each image is rescaled by a factor in ``scale_range`` and a
+    ``size x size`` window is cut at a random position (padding with ignore where it leaves the image).
+    """
+    B, _, H, W = x.shape
+    dev = x.device
+    u = torch.rand(B, 4, generator=generator, device=dev)
+    s = scale_range[0] + (scale_range[1] - scale_range[0]) * u[:, 0]
+    ax, ay = size / s / W, size / s / H  # half window size in normalised input coordinates
+    tx = (2 * u[:, 1] - 1) * (1 - ax).abs()
+    ty = (2 * u[:, 2] - 1) * (1 - ay).abs()
+    flip = torch.where((u[:, 3] < 0.5) & hflip, -1.0, 1.0)
+    theta = torch.zeros(B, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = ax * flip, tx, ay, ty
+    grid = F.affine_grid(theta, (B, 1, size, size), align_corners=False)
+    xo = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    yo = F.grid_sample(y.unsqueeze(1).float() + 1, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    yo = yo.squeeze(1).long() - 1
+    yo[yo < 0] = ignore_index
+    return xo, yo
+
+
+def _batch(images, masks, idx: np.ndarray, device, mean, std, crop: int, scale_range, hflip, ignore_index, gen):
+    """Gather + augment one training batch from stacked tensors or lists of tensors."""
+    if isinstance(images, torch.Tensor):
+        t = torch.as_tensor(idx, device=images.device)
+        x, y = _norm(images[t].to(device), mean, std), masks[t].to(device)
+        return random_scaled_crop(x, y, crop, scale_range, hflip, ignore_index, gen)
+    parts = [random_scaled_crop(_norm(images[i][None].to(device), mean, std), masks[i][None].to(device), crop,
+                                scale_range, hflip, ignore_index, gen) for i in idx]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def param_groups(model: nn.Module, lr: float, head_lr_mult: float = 10.0):
+    """DeepLab convention: the ASPP head (``model.head``) learns ``head_lr_mult`` x faster."""
+    head = getattr(model, "head", None)
+    if head is None or head_lr_mult == 1:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+    head_ids = {id(p) for p in head.parameters()}
+    body = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
+    return [{"params": body, "lr": lr}, {"params": list(head.parameters()), "lr": lr * head_lr_mult}]
+
+
+def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *, epochs: int, seed: int,
+                       mean, std, num_classes: int, crop_size: int, scale_range=(0.5, 1.5), hflip: bool = True,
+                       batch_size: int = 10, lr: float = 2.5e-4, momentum: float = 0.9, weight_decay: float = 5e-4,
+                       poly_power: float = 0.9, head_lr_mult: float = 10.0, ignore_index: int = 255,
+                       lossnet: nn.Module | None = None, ll_weight: float = 1.0, ll_stop_fraction: float = 0.6,
+                       device=None, progress: bool = False) -> nn.Module:
+    """Train ``model`` on pool items ``labelled`` of ``images`` / ``masks`` for ``epochs`` passes.
+
+    images: uint8 ``[N, 3, H, W]`` or list of ``[3, H_i, W_i]``; masks: uint8 ``[N, H, W]`` / list
+    (the *approximated* masks in AL). With ``lossnet`` (Learning Loss, Yoo & Kweon 2019, adapted to
+    segmentation by predicting each image's mean pixel cross-entropy) the loss is CE +
+    ``ll_weight`` x margin ranking loss, the module's gradient into the backbone is stopped after
+    ``ll_stop_fraction`` of the steps. Returns the model in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    gen = make_generator(seed, device)
+    labelled = np.asarray(labelled, dtype=np.int64)
+    total = max(1, math.ceil(len(labelled) / batch_size) * epochs)
+    groups = param_groups(model, lr, head_lr_mult)
+    if lossnet is not None:
+        groups.append({"params": list(lossnet.parameters()), "lr": groups[-1]["lr"]})
+    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - min(s, total) / total) ** poly_power)
+    model.train()
+    if lossnet is not None:
+        lossnet.train()
+    step = 0
+    bar = tqdm(total=total, desc="train", unit="step", leave=False, disable=not progress)
+    for _ in range(epochs):
+        for pos in epoch_batches(len(labelled), batch_size, gen):
+            idx = labelled[pos.cpu().numpy()]
+            x, y = _batch(images, masks, idx, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                logits, taps = model.forward_features(x)
+            pix = F.cross_entropy(logits.float(), y, ignore_index=ignore_index, reduction="none")
+            valid = (y != ignore_index).sum((1, 2)).clamp_min(1)
+            per_image = pix.sum((1, 2)) / valid  # [B] mean CE over each image's labelled pixels
+            loss = pix.sum() / valid.sum()
+            if lossnet is not None:
+                with autocast(device):
+                    loss = loss + ll_weight * learning_loss_term(lossnet, taps, per_image,
+                                                                 stop_gradient=step >= ll_stop_fraction * total)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+    bar.close()
+    model.eval()
+    if lossnet is not None:
+        lossnet.eval()
+    return model
+
+
+@torch.inference_mode()
+def iterate_predictions(model: nn.Module, images, indices, mean, std, *, batch_size: int = 64,
+                        lossnet: nn.Module | None = None, device=None):
+    """Yield ``(positions, probs, predicted_loss)`` over ``images[indices]`` in chunks.
+
+    positions: int64 array into ``indices``; probs: float32 ``[b, K, H, W]`` softmax on the model's
+    device; predicted_loss: ``[b]`` or None. Lists of images go one at a time (their sizes differ).
+    """
+    model.eval()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    indices = np.asarray(indices, dtype=np.int64)
+    step = batch_size if isinstance(images, torch.Tensor) else 1
+    for start in range(0, len(indices), step):
+        pos = np.arange(start, min(start + step, len(indices)))
+        if isinstance(images, torch.Tensor):
+            x = images[torch.as_tensor(indices[pos], device=images.device)].to(device)
+        else:
+            x = images[int(indices[pos[0]])][None].to(device)
+        x = _norm(x, mean, std)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            logits, taps = model.forward_features(x)
+            pred_loss = lossnet(taps).float() if lossnet is not None else None
+        yield pos, torch.softmax(logits.float(), 1), pred_loss
+
+
+def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """int64 ``[K, K]`` (rows = true class) over the pixels of ``true`` that are not ignored."""
+    t, p = true.reshape(-1).long(), pred.reshape(-1).long()
+    keep = t != ignore_index
+    return torch.bincount(t[keep] * num_classes + p[keep], minlength=num_classes ** 2).view(num_classes, num_classes)
+
+
+def miou(cm: torch.Tensor | np.ndarray) -> float:
+    """Mean IoU over classes present in the confusion matrix (truth or prediction)."""
+    from alkit.protocol.annotation import miou_from_confusion
+
+    return miou_from_confusion(cm.cpu().numpy() if isinstance(cm, torch.Tensor) else cm)
+
+
+def evaluate_segmentation(model: nn.Module, images, masks, num_classes: int, mean, std, *,
+                          ignore_index: int = 255, batch_size: int = 64, device=None) -> tuple[float, np.ndarray]:
+    """(mIoU in [0, 1], confusion matrix ``[K, K]``) of ``model`` on all images vs ``masks``."""
+    cm = None
+    for pos, probs, _ in iterate_predictions(model, images, np.arange(len(images)), mean, std,
+                                              batch_size=batch_size, device=device):
+        true = masks[torch.as_tensor(pos, device=masks.device)] if isinstance(masks, torch.Tensor) else masks[int(pos[0])][None]
+        part = confusion_matrix(true.to(probs.device), probs.argmax(1), num_classes, ignore_index)
+        cm = part if cm is None else cm + part
+    cm = cm.cpu().numpy()
+    return miou(cm), cm

@@ -1,0 +1,115 @@
+"""Supervised training on the labelled set, with or without the Learning-Loss module.
+
+The paper's recipe (Sec. 3.2.1): SGD lr 0.03, momentum 0.9, weight decay 5e-4, cosine schedule,
+batch 64, 150 epochs per cycle, fresh initialisation each cycle. Images stay uint8 on the training
+device; each batch is gathered by index, augmented batched on the device, then normalised.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alkit.engine.data.base import ImageDataset, normalize
+from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine
+
+AUGMENT_CHUNK = 4096  # images augmented per batched call
+
+
+def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray, *, epochs: int,
+                     augment, seed: int, batch_size: int = 64, lr: float = 0.03, momentum: float = 0.9,
+                     weight_decay: float = 5e-4, lossnet: nn.Module | None = None,
+                     ll_weight: float = 1.0, ll_margin: float = 1.0, ll_stop_fraction: float = 0.6,
+                     min_steps: int = 0, progress=None) -> nn.Module:
+    """Train ``model`` (already on ``data``'s device) on pool items ``labelled`` for ``epochs`` passes.
+
+    ``augment``: callable uint8 ``[B, C, H, W]`` -> uint8 (see ``alkit.engine.augment``). With ``lossnet``
+    (Learning Loss, Yoo & Kweon 2019) the loss is CE + ``ll_weight`` x margin-ranking loss; after
+    ``ll_stop_fraction`` of the steps the module's gradient into the backbone is stopped
+    (the original: epoch 120 of 200). ``min_steps``: train at least this many optimiser steps
+    (epochs are raised to ``ceil(min_steps / steps_per_epoch)``): a handful of labels at batch 64
+    is one step per epoch, far too few for any network (the paper's shortest schedule, 150 epochs
+    over 250 labels, is 600 steps). ``progress``: optional tqdm bar advanced once per step.
+    Returns the trained model in eval mode.
+    """
+    device = data.device
+    gen = make_generator(seed, device)
+    idx = torch.as_tensor(np.asarray(labelled), dtype=torch.long, device=device)
+    steps_per_epoch = math.ceil(len(idx) / batch_size)
+    epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
+    params = list(model.parameters()) + (list(lossnet.parameters()) if lossnet is not None else [])
+    opt, sched = sgd_cosine(params, total, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    model.train()
+    if lossnet is not None:
+        lossnet.train()
+    step = 0
+    for _ in range(epochs):
+        # Augment the whole epoch up front in large chunks (a handful of batched calls instead of
+        # one per step: on a GPU the per-call kernel-launch cost dominates at batch 64).
+        order = idx[torch.randperm(len(idx), generator=gen, device=device)]
+        views = torch.cat([augment(data.train_x[c], generator=gen) for c in order.split(AUGMENT_CHUNK)])
+        labels = data.train_y[order]
+        for pos in torch.arange(len(order), device=device).split(batch_size):
+            x = normalize(views[pos], data.mean, data.std)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = labels[pos]
+            with autocast(device):
+                if lossnet is None:
+                    loss = F.cross_entropy(model(x), y)
+                else:
+                    logits, _, taps = model.forward_features(x)
+                    per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+                    stop = step >= ll_stop_fraction * total
+                    loss = per_sample.mean() + ll_weight * learning_loss_term(
+                        lossnet, taps, per_sample, stop_gradient=stop, margin=ll_margin)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if progress is not None:
+                progress.update(1)
+    model.eval()
+    if lossnet is not None:
+        lossnet.eval()
+    return model
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x_uint8: torch.Tensor, mean, std, *, batch_size: int = 1024,
+            lossnet: nn.Module | None = None, features: bool = False) -> dict[str, torch.Tensor]:
+    """Batched inference on uint8 images ``[N, C, H, W]``.
+
+    Returns ``{"probs": [N, K]}`` plus ``"embedding": [N, D]`` when ``features`` and
+    ``"predicted_loss": [N]`` when a ``lossnet`` is given (all float32, on the images' device).
+    """
+    model.eval()
+    device = x_uint8.device
+    out: dict[str, list] = {"probs": [], "embedding": [], "predicted_loss": []}
+    for chunk in x_uint8.split(batch_size):
+        x = normalize(chunk, mean, std)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            if features or lossnet is not None:
+                logits, emb, taps = model.forward_features(x)
+                if features:
+                    out["embedding"].append(emb.float())
+                if lossnet is not None:
+                    out["predicted_loss"].append(lossnet(taps).float())
+            else:
+                logits = model(x)
+        out["probs"].append(torch.softmax(logits.float(), dim=1))
+    return {k: torch.cat(v) for k, v in out.items() if v}
+
+
+def accuracy(model: nn.Module, data: ImageDataset, batch_size: int = 1024) -> float:
+    """Top-1 accuracy on the test set, in [0, 1]."""
+    probs = predict(model, data.test_x, data.mean, data.std, batch_size=batch_size)["probs"]
+    return float((probs.argmax(1) == data.test_y).float().mean())

@@ -1,0 +1,301 @@
+"""Run the independent (strategy, trial) units of an experiment, in parallel worker processes.
+
+A *unit* is one trial of one strategy: :func:`run_unit` is a pure function of its arguments (the
+task, a :class:`Unit` describing the budgets, seed and store, and an optional progress queue); it
+writes every finished cycle to the per-cycle results store (:class:`alkit.experiments.store.RunStore`) and
+returns the cycle records. Nothing in a unit reads or writes module-level state, so any engine with
+a ``concurrent.futures``-style ``submit(fn, *args) -> Future`` can run units: this module uses a
+:class:`~concurrent.futures.ProcessPoolExecutor` (``spawn`` start method, one worker per core by
+default) or, with one worker, runs them in the calling process. A distributed engine (e.g. a Dask
+``Client``, whose ``submit`` returns futures with ``.result()``) can be passed as ``executor``.
+
+Threads: each worker process runs ``threads`` torch threads (the cores divided among the workers,
+and never more than the task asks for: tiny 8x8 or 64x64 convolutions are fastest on one thread).
+The in-process path sets the same thread count for the duration of the run and restores it after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue as queue_mod
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (strategy, trial) of an experiment: everything :func:`run_unit` needs besides the task.
+
+    ``store_config`` is the results-store key config of the strategy (``None``: no store);
+    ``meta`` the fields copied into every record (dataset, augment, ...); ``metric`` the record
+    field shown on the progress bar and validated when cached cycles are loaded."""
+
+    strategy: str
+    trial: int
+    initial: float
+    step: float
+    cycles: int
+    seed: int
+    metric: str
+    store_root: str | None = None
+    store_config: dict | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(task, n_units: int) -> int:
+    """One worker per core on the CPU (``$ALKIT_WORKERS`` overrides), one when the task trains on
+    a GPU (one device is shared, not multiplied); never more workers than units."""
+    env = os.environ.get("ALKIT_WORKERS")
+    if env:
+        n = int(env)
+    else:
+        device = getattr(task, "device", None)
+        n = 1 if getattr(device, "type", "cpu") != "cpu" else available_cores()
+    return max(1, min(n, n_units))
+
+
+def threads_per_worker(task, workers: int) -> int:
+    """Torch threads for each worker: the cores shared out, capped by the task's
+    ``preferred_threads`` (e.g. 1 for tiny images, where one thread is the fastest)."""
+    share = max(1, available_cores() // max(1, workers))
+    hint = getattr(task, "preferred_threads", None)
+    return max(1, min(share, hint)) if hint else share
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``torch.set_num_threads(n)``; restore the previous count afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_unit(task, unit: Unit, ticks=None) -> list[dict]:
+    """Run (or resume from the store) one trial of one strategy; returns its cycle records.
+
+    ``ticks`` (optional, a queue) receives ``(strategy, trial, cycle, metric value)`` after every
+    cycle, loaded or computed, for a progress bar in another process."""
+    from alkit.protocol.loop import run_trial
+    from alkit.experiments.store import RunStore
+
+    store = RunStore(unit.store_root, unit.store_config) if unit.store_config is not None else None
+
+    def on_cycle(rec):
+        if ticks is not None:
+            ticks.put((unit.strategy, unit.trial, rec["cycle"], float(rec[unit.metric])))
+
+    return run_trial(task, unit.strategy, initial=unit.initial, step=unit.step, cycles=unit.cycles,
+                     trial=unit.trial, seed=unit.seed, store=store, meta=unit.meta, metric=unit.metric,
+                     on_cycle=on_cycle)
+
+
+def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None) -> list[dict]:
+    """:func:`run_unit` on a task sent as plain ``pickle`` bytes.
+
+    multiprocessing's own pickler would move every torch tensor of the task into shared memory
+    *in place*, which silently corrupts numpy arrays that view the same memory in the parent
+    (measured: a task's label array came out scrambled). Plain pickle copies the data instead."""
+    import pickle
+
+    return run_unit(pickle.loads(task_bytes), unit, ticks)
+
+
+def _init_worker(threads: int) -> None:
+    """Worker start-up (a fresh ``spawn`` process): its own torch thread count, and Ctrl-C left to
+    the parent (a terminal sends SIGINT to the whole process group; the parent stops the workers).
+    SIGINT arrives blocked (see :func:`_sigint_blocked`) and is unblocked once it is ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Block SIGINT while worker processes start: they inherit the mask, so a Ctrl-C during their
+    start-up cannot print a traceback from each of them; the parent gets it when it unblocks."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def picklable(obj) -> bool:
+    """Whether ``obj`` can be sent to a worker process (a task holding a closure cannot)."""
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - any pickling failure means "run it here"
+        return False
+    return True
+
+
+class InlineExecutor:
+    """``submit`` runs the function right away in this process and returns a finished Future."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller through the future
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            fut.set_exception(e)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def run_units(task, units: list[Unit], *, workers: int | None = None, executor=None, progress: bool = True,
+              desc: str = "", bar=None) -> list[list[dict]]:
+    """Run every unit and return their records, in the order of ``units``.
+
+    ``workers``: parallel worker processes (default :func:`default_workers`); 1 runs the units one
+    after another in this process. ``executor``: any object with ``submit(fn, *args)`` returning
+    futures (then ``workers`` is ignored and the caller owns its lifetime). A tqdm bar counts
+    cycles (pass ``bar``, a tqdm bar, to count into a caller's bar spanning several runs: it is
+    advanced, not closed). The first unit that raises stops the run (the others are cancelled) and
+    its exception is raised here; Ctrl-C stops the workers. Finished cycles are in the store
+    either way.
+    """
+    from tqdm.auto import tqdm
+
+    units = list(units)
+    if not units:
+        return []
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=sum(u.cycles + 1 for u in units), desc=desc, unit="cycle", disable=not progress,
+                   smoothing=0)
+
+    def tick(item):
+        s, t, c, value = item
+        bar.set_postfix_str(f"{s} t{t} c{c} {units[0].metric}={value:.3f}")
+        bar.update(1)
+
+    own = executor is None
+    workers = default_workers(task, len(units)) if workers is None else max(1, int(workers))
+    try:
+        if own and workers == 1:
+            sink = _CallbackQueue(tick)
+            with torch_threads(threads_per_worker(task, 1)):
+                return [run_unit(task, u, sink) for u in units]
+        return _run_parallel(task, units, workers, executor, tick)
+    finally:
+        if own_bar:
+            bar.close()
+
+
+class _CallbackQueue:
+    """A queue stand-in for the in-process path: ``put`` calls the callback directly."""
+
+    def __init__(self, fn):
+        self.put = fn
+
+
+def process_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
+    """A pool of ``workers`` fresh (``spawn``) processes with ``threads`` torch threads each, for
+    callers that run several experiments on one pool (pass it as ``executor``; close it with
+    ``shutdown``)."""
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads,))
+
+
+def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    own = executor is None
+    with _sigint_blocked():
+        manager = ctx.Manager() if own else None
+        ticks = manager.Queue() if own else None
+        if own:
+            executor = process_pool(workers, threads_per_worker(task, workers))
+    # Expensive units first (ensembles train several models per cycle) so the last one to finish
+    # is a cheap one; results still come back in the order of ``units``.
+    order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
+    futures = {}
+    import pickle
+
+    payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
+    try:
+        with _sigint_blocked():  # the pool starts its processes on the first submits
+            for i in order:
+                futures[executor.submit(run_pickled_unit, payload, units[i], ticks)] = i
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            _drain(ticks, tick)
+            for f in done:
+                if f.exception() is not None:
+                    raise f.exception()
+                if ticks is None:  # an outside executor: count a unit's cycles when it ends
+                    for rec in f.result():
+                        tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[units[0].metric])))
+        _drain(ticks, tick)
+        out: list = [None] * len(units)
+        for f, i in futures.items():
+            out[i] = f.result()
+        return out
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        if own:
+            _stop_workers(executor)
+        raise
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+            manager.shutdown()
+
+
+def _drain(ticks, tick) -> None:
+    if ticks is None:
+        return
+    while True:
+        try:
+            tick(ticks.get_nowait())
+        except queue_mod.Empty:
+            return
+        except (EOFError, BrokenPipeError, ConnectionError):
+            return
+
+
+def _stop_workers(executor) -> None:
+    """Terminate a ProcessPoolExecutor's workers now (after an error or Ctrl-C)."""
+    procs = getattr(executor, "_processes", None) or {}
+    for p in list(procs.values()):
+        with contextlib.suppress(Exception):
+            p.terminate()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+__all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker", "torch_threads",
+           "available_cores", "InlineExecutor", "process_pool", "picklable"]

@@ -1,0 +1,183 @@
+"""The classification task of the paper (Sec. 3): what the AL loop trains, evaluates and queries.
+
+One :class:`ClassificationTask` holds a dataset on the training device and the training recipe
+(model, augmentation, supervised epochs or UDA iterations). ``fit`` trains fresh model(s) for a
+labelled set — 5 independently initialised members for ENS-varR, a model plus its loss-prediction
+module for LL — and ``rank`` asks the strategy for the unlabelled items it wants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alkit import strategies
+from alkit.engine.augment import build_augment
+from alkit.engine.data.base import ImageDataset
+from alkit.engine.models import LossPredictionModule, build_model
+from alkit.protocol.pool import class_balanced_order
+from alkit.tasks.base import Learner
+from alkit.engine.train.common import pick_device, prepare_model
+from alkit.engine.train.supervised import accuracy, predict, train_supervised
+
+SSL_METHODS = (None, "uda")
+
+
+def default_model(data: ImageDataset) -> str:
+    """The network the paper uses (WRN-28-2) for 32x32 data; the small CNN for tiny images."""
+    return "wrn-28-2" if data.image_size >= 32 else "small-cnn"
+
+
+class ClassificationTask(strategies.CarriesStrategies):
+    """Classification AL on an :class:`ImageDataset` (see module docstring).
+
+    ``ssl=None`` trains supervised for ``epochs`` per cycle (at least ``min_steps`` optimiser
+    steps); ``ssl="uda"`` trains UDA
+    (``alkit.engine.train.uda``) for ``iterations`` per cycle, and every strategy queries with that model.
+    ``ensemble_size`` members are trained only for strategies registered with
+    ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
+    takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
+    """
+
+    def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
+                 ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
+                 batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
+                 ensemble_size: int = 5, device=None, model_factory=None):
+        if ssl not in SSL_METHODS:
+            raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda")
+        self.device = pick_device(device)
+        # Tiny convolutions do not parallelise: one thread is faster than two fighting over small
+        # kernels (measured 5x faster on 8x8 digits on a 2-core machine). The runner
+        # (alkit.experiments.runner) reads this hint; the task itself never changes process-wide settings.
+        self.preferred_threads = 1 if self.device.type == "cpu" and data.image_size <= 16 else None
+        self.data = data.to(self.device)
+        self.name = data.name
+        self.model_name = model or default_model(data)
+        self.augment_name = augment
+        hflip = data.name != "digits"  # digits are not mirror-symmetric
+        self.augment = build_augment(augment, data.image_size, hflip=hflip)
+        self.hflip = hflip
+        if ssl == "uda":  # UDA's two views of an unlabelled image (Xie et al. 2019)
+            self.weak = build_augment("weak", data.image_size, hflip=hflip)
+            self.strong = build_augment("strong", data.image_size, hflip=hflip)
+        self.ssl = ssl
+        self.epochs = epochs
+        self.min_steps = min_steps
+        self.iterations = iterations
+        self.batch_size = batch_size
+        self.unlabelled_batch = unlabelled_batch
+        self.lr = lr
+        self.ensemble_size = ensemble_size
+        self.model_factory = model_factory  # optional callable() -> fresh classifier (e.g. pretrained)
+        self.labels = data.train_y.cpu().numpy().copy()  # own memory, not a view of a tensor
+
+    def unit_cost(self, strategy: str) -> int:
+        """Models trained per cycle by ``strategy`` (for scheduling parallel units)."""
+        return self.ensemble_size if strategies.get_strategy(strategy).members == "ensemble" else 1
+
+    # -- Task protocol -------------------------------------------------------------------------
+    def pool_costs(self) -> np.ndarray:
+        return np.ones(len(self.labels), dtype=np.float64)
+
+    def initial_order(self, rng: np.random.Generator) -> np.ndarray:
+        return class_balanced_order(self.labels, rng)
+
+    def new_model(self):
+        if self.model_factory is not None:
+            model = self.model_factory()
+        else:
+            model = build_model(self.model_name, self.data.num_classes, in_channels=self.data.channels,
+                                image_size=self.data.image_size)
+        return prepare_model(model, self.device)
+
+    def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None):
+        torch.manual_seed(seed)
+        model = self.new_model()
+        if lossnet is not None:
+            lossnet = lossnet.to(self.device)
+        if self.ssl == "uda":
+            from alkit.engine.train.uda import train_uda
+
+            unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
+            return train_uda(model, self.data, labelled, unl, iterations=self.iterations,
+                             batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
+                             lr=self.lr, weak=self.weak, strong=self.strong, labelled_augment=self.augment,
+                             seed=seed, lossnet=lossnet, progress=False)
+        return train_supervised(model, self.data, labelled, epochs=self.epochs, augment=self.augment,
+                                seed=seed, batch_size=self.batch_size, lr=self.lr, lossnet=lossnet,
+                                min_steps=self.min_steps)
+
+    def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
+        """Fresh model(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
+        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, else one."""
+        spec = strategies.get_strategy(strategy)
+        if spec.trains == "lossnet":
+            if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
+                self._tap_channels = list(self.new_model().tap_channels)
+            torch.manual_seed(seed + 7)
+            lossnet = LossPredictionModule(self._tap_channels)
+            model = self._train_one(labelled, seed, lossnet=lossnet)
+            return Learner([model], lossnet=lossnet)
+        members = self.ensemble_size if spec.members == "ensemble" else 1
+        return Learner([self._train_one(labelled, seed + 1000 * m) for m in range(members)])
+
+    def evaluate(self, learner: Learner) -> dict[str, float]:
+        return {"accuracy": accuracy(learner.models[0], self.data)}
+
+    def rank(self, learner: Learner, strategy: str, labelled: np.ndarray, unlabelled: np.ndarray,
+             budget: float, rng: np.random.Generator) -> np.ndarray:
+        """Pool indices of at most ``budget`` unlabelled items, best first, chosen by ``strategy``.
+
+        The strategy gets a :class:`~alkit.strategies.QueryInputs` whose needs are computed here
+        on first access (``probs``, ``member_probs``/``member_preds``, ``features`` of the whole
+        pool, ``predicted_loss``, ``mc_probs`` (``mc_samples`` = 20 passes, dropout 0.5 on the
+        penultimate features), ``grad_embedding``, ``labelled_labels``). The providers hold the
+        models and the images, never the task or its labels.
+        """
+        spec = strategies.get_strategy(strategy)
+        models, lossnet = learner.models, learner.lossnet
+        images, mean, std = self.data.train_x, self.data.mean, self.data.std
+        unl = torch.as_tensor(np.asarray(unlabelled, dtype=np.int64), device=self.device)
+        memo: dict = {}
+
+        def once(key, compute):
+            if key not in memo:
+                memo[key] = compute()
+            return memo[key]
+
+        def probs_of(m: int):  # [u, K] softmax of member m
+            return once(("probs", m), lambda: predict(models[m], images[unl], mean, std)["probs"])
+
+        def features():  # [n_pool, D] on the device
+            return once("features", lambda: predict(models[0], images, mean, std, features=True)["embedding"])
+
+        def unl_features():  # [u, D] on the device
+            if "features" in memo:
+                return memo["features"][unl]
+            return once("unl_features", lambda: predict(models[0], images[unl], mean, std, features=True)["embedding"])
+
+        def mc_probs():  # [T, u, K]
+            fc = getattr(models[0], "fc", None)
+            if not isinstance(fc, torch.nn.Linear):
+                raise ValueError("mc_probs needs the classifier's last layer as a torch.nn.Linear named 'fc'")
+            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=0.5,
+                                                      seed=int(rng.integers(2**31 - 1)))
+
+        providers = {
+            "probs": lambda: probs_of(0).cpu().numpy(),
+            "member_probs": lambda: torch.stack([probs_of(m) for m in range(len(models))]).cpu().numpy(),
+            "member_preds": lambda: torch.stack([probs_of(m).argmax(1) for m in range(len(models))]).cpu().numpy(),
+            "features": lambda: features().cpu().numpy(),
+            "predicted_loss": lambda: predict(models[0], images[unl], mean, std,
+                                              lossnet=lossnet)["predicted_loss"].cpu().numpy(),
+            "mc_probs": mc_probs,
+            "grad_embedding": lambda: strategies.scores.grad_embedding(probs_of(0).cpu().numpy(),
+                                                                       unl_features().cpu().numpy()),
+        }
+        if "labelled_labels" in spec.needs:  # only the labelled items' labels, copied
+            labelled_labels = self.labels[np.asarray(labelled, dtype=np.int64)].copy()
+            providers["labelled_labels"] = lambda: labelled_labels
+        inputs = strategies.QueryInputs(unlabelled, labelled=labelled, num_classes=self.data.num_classes,
+                                        pool_size=len(self.labels), device=self.device, providers=providers,
+                                        needs=spec.needs, strategy=strategy)
+        return strategies.rank(strategy, inputs, int(budget), rng)

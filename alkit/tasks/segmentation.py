@@ -1,0 +1,195 @@
+"""The semantic-segmentation task of the paper (Sec. 4): budgets in clicks, not images.
+
+:class:`SegmentationTask` implements the :class:`alkit.protocol.loop.Task` protocol:
+
+* ``pool_costs``: clicks the simulated annotator (:mod:`alkit.protocol.annotation`) needs for each pool
+  image at the chosen polygon tolerance (at least 1: confirming an empty image is a click);
+* ``initial_order``: a random order (the paper labels random whole images until B_i is spent);
+* ``fit``: fresh network(s) trained on the **approximated** masks of the labelled images —
+  ``ensemble_size`` members for ENS-ent, a network + loss-prediction module for LL;
+* ``evaluate``: ``{"miou": ...}`` on the **true** validation masks;
+* ``rank``: every unlabelled image, best first, by the strategy's score
+  (:mod:`alkit.strategies.segmentation`); the loop then takes images in that order until the
+  step budget in clicks is spent (overshooting by less than the last image's cost).
+
+Unset options take the dataset's recipe (:data:`alkit.experiments.recipes.SEGMENTATION`):
+``shapes`` trains the small network from scratch; ``voc`` and folders use the paper's DeepLab-v2.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import torch
+
+from alkit.protocol.annotation import annotate_many
+from alkit.tasks.base import Learner
+from alkit.engine.data.seg_folder import SegmentationDataset
+from alkit.strategies import segmentation as seg_scores
+from alkit.engine.train.common import pick_device, prepare_model
+from alkit.engine.train.segmentation import evaluate_segmentation, iterate_predictions, train_segmentation
+
+def encode_preview(masks: np.ndarray) -> str:
+    """uint8 ``[P, h, w]`` -> compact JSON-able string ``"P,h,w:<base64>"``."""
+    return ",".join(map(str, masks.shape)) + ":" + base64.b64encode(np.ascontiguousarray(masks, np.uint8).tobytes()).decode()
+
+
+def decode_preview(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_preview`."""
+    shape, blob = text.split(":", 1)
+    return np.frombuffer(base64.b64decode(blob), np.uint8).reshape(tuple(int(s) for s in shape.split(",")))
+
+
+class SegmentationTask(seg_scores.CarriesStrategies):
+    """Click-budget AL on a :class:`SegmentationDataset` (see the module docstring).
+
+    Unset options take the dataset's recipe (:func:`alkit.experiments.recipes.recipe`).
+    ``ll_weight`` is Learning Loss's lambda (Yoo & Kweon scale it per task; the recipes say why
+    ``shapes`` uses 0.1). ``preview`` > 0 stores the predictions for
+    the first ``preview`` validation images (resized to ``preview_size``) with every evaluation,
+    as ``record["preview"]`` (Fig. 12 reads them back with :func:`decode_preview`).
+    """
+
+    def __init__(self, data: SegmentationDataset, *, tolerance: float | None = None, model: str | None = None,
+                 pretrained: str | None = "default", epochs: int | None = None, lr: float | None = None,
+                 batch_size: int | None = None, crop_size: int | None = None, scale_range=None, head_lr_mult=None,
+                 threshold: float | None = None, ensemble_size: int | None = None, ens_reduce: str = "mean-prob",
+                 ll_weight: float | None = None, preview: int = 0, preview_size: int = 64, eval_batch: int = 64,
+                 device=None, progress: bool = False):
+        from alkit.experiments.recipes import recipe
+
+        r = recipe("segmentation", data.name)
+        self.device = pick_device(device)
+        # Small convolutions do not parallelise: one thread trains the small net on 64x64 scenes
+        # at ~8 ms/image on a 2-core machine, two threads 8-20x slower once anything else runs.
+        # A hint for the runner (alkit.experiments.runner); the task never changes process-wide settings.
+        small = self.device.type == "cpu" and data.fixed_size and max(data.train_images.shape[-2:]) <= 128
+        self.preferred_threads = 1 if small else None
+        self.data = data.to(self.device)
+        self.name = data.name
+        self.tolerance = float(r["tolerance"] if tolerance is None else tolerance)
+        self.model_name = model or r["model"]
+        if pretrained == "default":  # the recipe's weights, for the recipe's kind of network
+            pretrained = r["pretrained"] if self.model_name.startswith("deeplab") else None
+        self.pretrained = pretrained
+        self.epochs = int(r["epochs"] if epochs is None else epochs)
+        self.lr = float(r["lr"] if lr is None else lr)
+        self.head_lr_mult = float(r["head_lr_mult"] if head_lr_mult is None else head_lr_mult)
+        self.crop_size = int(crop_size or r["crop_size"])
+        self.scale_range = tuple(scale_range or r["scale_range"])
+        self.batch_size = int(r["batch_size"] if batch_size is None else batch_size)
+        self.threshold = float(r["threshold"] if threshold is None else threshold)
+        self.ensemble_size = int(r["ensemble_size"] if ensemble_size is None else ensemble_size)
+        self.ens_reduce, self.eval_batch, self.progress = ens_reduce, eval_batch, progress
+        self.ll_weight = float(r["ll_weight"] if ll_weight is None else ll_weight)
+        self.preview, self.preview_size = preview, preview_size
+        masks = data.train_masks
+        approx, clicks = annotate_many(masks, self.tolerance, background=data.background,
+                                       ignore_index=data.ignore_index, progress=progress)
+        self.clicks = np.maximum(clicks, 1).astype(np.float64)
+        approx = [torch.from_numpy(a) for a in approx]
+        self.approx_masks = torch.stack(approx).to(self.device) if data.fixed_size else approx
+
+    def unit_cost(self, strategy: str) -> int:
+        """Networks trained per cycle by ``strategy`` (for scheduling parallel units)."""
+        return self.ensemble_size if seg_scores.get_strategy(strategy, "segmentation").members == "ensemble" else 1
+
+    # -- Task protocol -------------------------------------------------------------------------
+    def pool_costs(self) -> np.ndarray:
+        return self.clicks
+
+    def initial_order(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.permutation(len(self.clicks)).astype(np.int64)
+
+    def new_model(self):
+        from alkit.engine.models.segmentation import build_segmentation_model
+
+        return prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
+                             self.device)
+
+    def _train(self, labelled: np.ndarray, seed: int, lossnet=None):
+        torch.manual_seed(seed)
+        model = self.new_model()
+        d = self.data
+        return train_segmentation(model, d.train_images, self.approx_masks, labelled, epochs=self.epochs, seed=seed,
+                                  mean=d.mean, std=d.std, num_classes=d.num_classes, crop_size=self.crop_size,
+                                  scale_range=self.scale_range, batch_size=self.batch_size, lr=self.lr,
+                                  head_lr_mult=self.head_lr_mult, ignore_index=d.ignore_index, lossnet=lossnet,
+                                  ll_weight=self.ll_weight, device=self.device, progress=self.progress)
+
+    def fit(self, labelled: np.ndarray, seed: int, strategy: str = "random") -> Learner:
+        """Fresh network(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
+        ``members="ensemble"``, network + loss-prediction module for ``trains="lossnet"``, else one."""
+        spec = seg_scores.get_strategy(strategy, "segmentation")
+        if spec.trains == "lossnet":
+            from alkit.engine.models import LossPredictionModule
+
+            torch.manual_seed(seed + 7)
+            lossnet = LossPredictionModule(self.new_model().tap_channels).to(self.device)
+            return Learner([self._train(labelled, seed, lossnet)], lossnet=lossnet)
+        members = self.ensemble_size if spec.members == "ensemble" else 1
+        return Learner([self._train(labelled, seed + 1000 * m) for m in range(members)])
+
+    def evaluate(self, learner: Learner) -> dict:
+        d = self.data
+        m, _ = evaluate_segmentation(learner.models[0], d.val_images, d.val_masks, d.num_classes, d.mean, d.std,
+                                     ignore_index=d.ignore_index, batch_size=self.eval_batch, device=self.device)
+        out = {"miou": m}
+        if self.preview:
+            out["preview"] = encode_preview(self.predict_masks(learner, range(self.preview)))
+        return out
+
+    def predict_masks(self, learner: Learner, val_indices) -> np.ndarray:
+        """Predicted class maps of validation images, resized (nearest) to ``preview_size``: uint8 ``[P, s, s]``."""
+        import torch.nn.functional as F
+
+        s, out = self.preview_size, []
+        for _, probs, _ in iterate_predictions(learner.models[0], self.data.val_images, list(val_indices), self.data.mean,
+                                               self.data.std, batch_size=self.eval_batch, device=self.device):
+            pred = probs.argmax(1, keepdim=True).float()
+            out.append(F.interpolate(pred, size=(s, s), mode="nearest")[:, 0].to(torch.uint8).cpu())
+        return torch.cat(out).numpy()
+
+    def _query_inputs(self, learner: Learner, strategy: str, labelled, indices) -> seg_scores.SegQueryInputs:
+        """What a segmentation strategy sees for pool images ``indices`` (computed on first access).
+        The providers hold the networks and the images, never the task or its masks."""
+        spec = seg_scores.get_strategy(strategy, "segmentation")
+        d, kw = self.data, dict(batch_size=self.eval_batch, device=self.device)
+        images, mean, std, models, lossnet = d.train_images, d.mean, d.std, learner.models, learner.lossnet
+        indices = np.asarray(indices, dtype=np.int64)
+
+        def probs_batches():  # (positions, [b, K, H, W])
+            for pos, probs, _ in iterate_predictions(models[0], images, indices, mean, std, **kw):
+                yield pos, probs
+
+        def member_batches():  # (positions, [M, b, K, H, W])
+            streams = [iterate_predictions(m, images, indices, mean, std, **kw) for m in models]
+            for parts in zip(*streams):
+                yield parts[0][0], torch.stack([p[1] for p in parts])
+
+        def predicted_loss():  # [u]
+            out = np.zeros(len(indices), dtype=np.float64)
+            for pos, _, pred_loss in iterate_predictions(models[0], images, indices, mean, std, lossnet=lossnet, **kw):
+                out[pos] = pred_loss.cpu().numpy()
+            return out
+
+        providers = {"probs_iter": lambda: seg_scores.Batches(probs_batches),
+                     "member_probs_iter": lambda: seg_scores.Batches(member_batches),
+                     "predicted_loss": predicted_loss}
+        return seg_scores.SegQueryInputs(indices, labelled=labelled, costs=self.clicks[indices],
+                                         threshold=self.threshold, ens_reduce=self.ens_reduce,
+                                         num_classes=d.num_classes, pool_size=len(self.clicks), device=self.device,
+                                         providers=providers, needs=spec.needs, strategy=strategy)
+
+    def scores(self, learner: Learner, strategy: str, indices: np.ndarray) -> np.ndarray:
+        """The score strategy's score ``[len(indices)]`` for pool images ``indices`` (higher = query first)."""
+        inputs = self._query_inputs(learner, strategy, None, indices)
+        return seg_scores.base.scores(strategy, inputs, task="segmentation")
+
+    def rank(self, learner: Learner, strategy: str, labelled: np.ndarray, unlabelled: np.ndarray,
+             budget: float, rng: np.random.Generator) -> np.ndarray:
+        """Unlabelled images, best first: every one by score (score strategies), or the strategy's
+        own ordering (select strategies, ``budget`` in clicks); the loop spends the budget."""
+        inputs = self._query_inputs(learner, strategy, labelled, unlabelled)
+        return seg_scores.base.rank(strategy, inputs, budget, rng, task="segmentation")
