@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     for key in ("initial", "step", "cycles", "epochs", "min_steps", "iterations"):
         d = {**d, key: _recipe_default(key)}
     p = _Parser(prog="python -m alkit", description="alkit: deep active learning, reproduced")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,reproduce,clicks}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,reproduce,clicks}")
 
     r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv",
                        description="Run an active-learning experiment (strategies x trials) and write "
@@ -129,7 +129,30 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 2 on shapes, 10 on VOC/folders)")
     r.add_argument("--runs-dir", metavar="DIR",
                    help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
+    r.add_argument("--strategy-file", action="append", metavar="PATH",
+                   help="a Python file registering strategies with alkit.register_strategy; its names then "
+                        "work in --strategies (may be repeated; default: none)")
     r.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
+
+    e = sub.add_parser("evaluate", help="the paper's protocol (Sec. 5) for your strategies: a report card",
+                       description="Run the named strategies against Random on every available dataset, with and "
+                                   "without augmentation, in the high- and low-budget regime, and against "
+                                   "SSL-Random; write OUT/report.html, OUT/report.md and OUT/results.csv.")
+    e.add_argument("--strategies", metavar="A,B,...", required=True,
+                   help="classification strategies to evaluate (Random is added) (required)")
+    e.add_argument("--strategy-file", action="append", metavar="PATH",
+                   help="a Python file registering strategies (may be repeated; default: none)")
+    e.add_argument("--preset", metavar="NAME",
+                   help="smoke (seconds, CI) | default (embedded digits, minutes) | paper (CIFAR, GPU) "
+                        "(default: default)")
+    e.add_argument("--trials", metavar="N", help="trials per run, >= 3 (default: 3)")
+    e.add_argument("--device", metavar="NAME", help="auto | cpu | cuda | cuda:N (default: auto)")
+    e.add_argument("--workers", metavar="N", help="parallel worker processes, >= 1 (default: one per CPU core)")
+    e.add_argument("--data-root", metavar="DIR", help="folder with CIFAR for --preset paper "
+                                                         "(default: $ALKIT_DATA, else ~/.alkit/data)")
+    e.add_argument("--runs-dir", metavar="DIR",
+                   help="results store, shared with the notebooks (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
+    e.add_argument("--out", required=True, metavar="DIR", help="folder for the report (required)")
 
     rp = sub.add_parser("reproduce", help="run notebooks through papermill into outputs/")
     rp.add_argument("--preset", metavar="NAME", default=None, help="smoke | default | paper (default: default)")
@@ -193,9 +216,23 @@ def _check_outputs(label_flag: str, path, default) -> None:
         checks.writable_dir(outputs_label(), default)
 
 
+def load_strategy_files(paths) -> None:
+    """Import the user's strategy files (``--strategy-file``); a bad file is one line naming it."""
+    from alkit import checks as C
+    from alkit.strategies import StrategyFileError, load_strategies
+
+    for path in paths or ():
+        try:
+            load_strategies(path)
+        except StrategyFileError as e:
+            raise C.UsageError(f"--strategy-file: {_one_line(e)}") from None
+
+
 def check_run(a) -> argparse.Namespace:
     """The ``run`` arguments checked and with defaults filled in (raises ``UsageError``)."""
     from alkit import checks as C
+
+    load_strategy_files(a.strategy_file)
 
     dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
     seg = dataset_kind("--dataset", dataset) == "segmentation"
@@ -388,7 +425,55 @@ def cmd_clicks(a) -> int:
     return 0
 
 
-HANDLERS = {"run": cmd_run, "reproduce": cmd_reproduce, "clicks": cmd_clicks}
+def check_evaluate(a) -> argparse.Namespace:
+    """The ``evaluate`` arguments checked (raises ``UsageError``), before anything runs."""
+    from alkit import checks as C
+    from alkit.experiments.evaluate import PRESETS
+    from alkit.paths import runs_dir
+
+    load_strategy_files(a.strategy_file)
+    names = _strategy_names("classification")
+    strategies = tuple(C.csv_names("--strategies", a.strategies, "strategy", names, " for classification"))
+    preset = C.choice("--preset", "preset", a.preset if a.preset is not None else "default", PRESETS)
+    trials = C.integer("--trials", a.trials if a.trials is not None else "3", minimum=3)
+    workers = None if a.workers is None else C.integer("--workers", a.workers, minimum=1)
+    if a.workers is None:
+        C.env_workers(os.environ.get("ALKIT_WORKERS"))
+    d = a.device
+    device = C.device(d, _cuda_count() if d is not None and d.strip().lower().startswith("cuda") else 0)
+    C.writable_dir("--out", a.out)
+    _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    if preset == "paper":
+        from alkit.experiments.evaluate import available_datasets
+
+        try:
+            available_datasets("paper", a.data_root)
+        except FileNotFoundError as e:
+            raise C.UsageError(f"--preset paper: {_one_line(e)}") from None
+    return argparse.Namespace(strategies=strategies, preset=preset, trials=trials, workers=workers, device=device,
+                              data_root=a.data_root, runs_dir=a.runs_dir, out=a.out)
+
+
+def cmd_evaluate(a) -> int:
+    a = check_evaluate(a)
+    _checkpoint()
+    _STATE["interrupt_message"] = INTERRUPTED_RUN
+    try:
+        from alkit.experiments.evaluate import evaluate
+
+        result = evaluate(a.strategies, preset=a.preset, out=a.out, data_root=a.data_root, store_root=a.runs_dir,
+                          workers=a.workers, trials=a.trials, device=a.device)
+    except KeyboardInterrupt:
+        raise _Interrupted(INTERRUPTED_RUN) from None
+    from pathlib import Path
+
+    out = Path(a.out).expanduser()
+    print(result["summary"].replace("**", ""))
+    print(f"wrote {out / 'report.html'}, {out / 'report.md'} and {out / 'results.csv'}")
+    return 0
+
+
+HANDLERS = {"run": cmd_run, "evaluate": cmd_evaluate, "reproduce": cmd_reproduce, "clicks": cmd_clicks}
 
 
 def _parse(parser, argv):

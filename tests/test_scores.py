@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from alkit.strategies.scores import (entropy, k_center_greedy, margin_ranking_loss, top_k,
+from alkit.engine.train.common import margin_ranking_loss
+from alkit.strategies.scores import (entropy, k_center_greedy, top_k,
                                      variation_ratio)
 
 

@@ -192,8 +192,11 @@ def register_strategy(name: str, *, needs=frozenset(), task: str = "classificati
 
 
 def unregister_strategy(name: str, task: str = "classification") -> None:
-    """Remove a strategy (a user's experiment; built-ins come back on the next import)."""
-    _REGISTRY.pop((_check_task(task), name), None)
+    """Remove a strategy (a user's experiment; built-ins come back on the next import). A loaded
+    file none of whose strategies is left registered is forgotten too (workers do not re-load it)."""
+    spec = _REGISTRY.pop((_check_task(task), name), None)
+    if spec is not None and spec.source_file and not any(s.source_file == spec.source_file for s in _REGISTRY.values()):
+        _LOADED_FILES.pop(spec.source_file, None)
 
 
 def strategy_names(task: str = "classification", builtin_only: bool = False) -> tuple[str, ...]:

@@ -10,8 +10,6 @@ members, ``d`` the feature width.
 - :func:`top_k` -- the highest scores first, ties broken at random (seeded).
 - :func:`k_center_greedy` -- Core-set (Sener & Savarese, "Active learning for convolutional neural
   networks: a core-set approach", ICLR 2018), the k-center greedy variant the paper uses.
-- :func:`margin_ranking_loss` -- the training loss of Learning Loss (Yoo & Kweon, "Learning loss
-  for active learning", CVPR 2019).
 - :func:`margin` -- Margin sampling (Scheffer, Decomain & Wrobel, "Active hidden Markov models for
   information extraction", IDA 2001).
 - :func:`bald` and :func:`mc_dropout_probs` -- BALD with MC dropout (Houlsby et al. 2011; Gal,
@@ -271,28 +269,6 @@ def _refresh(x, sq, centres, csq, rows: list[int], seen_rows: list[int], k: int,
         d2.masked_fill_(torch.arange(b, e, device=dev).unsqueeze(0) < s.unsqueeze(1), float("inf"))
         torch.minimum(best, d2.amin(dim=1), out=best)
     return (best + sq[r]).clamp_(min=0.0).double().cpu()
-
-
-def margin_ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Learning Loss's ranking objective (Yoo & Kweon 2019, Eq. 2): a scalar tensor.
-
-    The batch ``[B]`` is split into the pairs ``(i, B-1-i)``, ``i < B // 2`` (for odd ``B`` the
-    middle item is dropped). For each pair ``s = +1`` if ``target_i > target_j`` else ``-1``
-    (targets detached; ties count as -1, as in the authors' code), and the loss is
-    ``mean(max(0, -s * (pred_i - pred_j) + margin))``. So it is zero when every pair is ordered
-    like the true losses with a gap of at least ``margin``. ``B < 2`` gives 0 (with a graph).
-    """
-    pred = pred_loss.reshape(-1)
-    target = target_loss.detach().reshape(-1)
-    if pred.shape != target.shape:
-        raise ValueError(f"pred_loss and target_loss must have the same length, got {tuple(pred_loss.shape)} "
-                         f"and {tuple(target_loss.shape)}")
-    half = pred.shape[0] // 2
-    if half == 0:
-        return pred.sum() * 0.0
-    diff_pred = pred[:half] - pred.flip(0)[:half]
-    sign = torch.where(target[:half] > target.flip(0)[:half], 1.0, -1.0).to(pred.dtype)
-    return torch.clamp(margin - sign * diff_pred, min=0.0).mean()
 
 
 # ---------------------------------------------------------------------------------------------

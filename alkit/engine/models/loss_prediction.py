@@ -3,7 +3,7 @@
 Attached to a backbone's intermediate feature maps ("taps"): each tap is global-average-pooled,
 passed through its own ``Linear(C_i, hidden) -> ReLU``; the pieces are concatenated and a final
 ``Linear(len(taps) * hidden, 1)`` predicts the backbone's loss on that sample. It is trained with
-:func:`alkit.strategies.scores.margin_ranking_loss`; the LL strategy queries the unlabelled items
+:func:`alkit.engine.train.common.margin_ranking_loss`; the LL strategy queries the unlabelled items
 with the highest predicted loss (paper Sec. 3.1, "Learning Loss (LL)").
 """
 

@@ -1,5 +1,5 @@
 """Pieces every trainer shares: device choice, mixed precision, SGD + cosine, batch sampling,
-and the Learning-Loss term (Yoo & Kweon 2019)."""
+and the Learning-Loss term with its ranking loss (Yoo & Kweon 2019)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,29 @@ def learning_loss_term(lossnet: nn.Module, taps: list[torch.Tensor], per_sample_
     predicted losses (from the backbone's intermediate feature maps ``taps``) and the true
     per-sample losses ``[B]`` (detached). With ``stop_gradient`` the taps are detached, so the
     module no longer shapes the backbone (the original stops it for the last part of training)."""
-    from alkit.strategies.scores import margin_ranking_loss
-
     if stop_gradient:
         taps = [t.detach() for t in taps]
     pred = lossnet(taps).float()
     return margin_ranking_loss(pred, per_sample_loss.detach().float(), margin=margin)
+
+
+def margin_ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Learning Loss's ranking objective (Yoo & Kweon 2019, Eq. 2): a scalar tensor.
+
+    The batch ``[B]`` is split into the pairs ``(i, B-1-i)``, ``i < B // 2`` (for odd ``B`` the
+    middle item is dropped). For each pair ``s = +1`` if ``target_i > target_j`` else ``-1``
+    (targets detached; ties count as -1, as in the authors' code), and the loss is
+    ``mean(max(0, -s * (pred_i - pred_j) + margin))``. So it is zero when every pair is ordered
+    like the true losses with a gap of at least ``margin``. ``B < 2`` gives 0 (with a graph).
+    """
+    pred = pred_loss.reshape(-1)
+    target = target_loss.detach().reshape(-1)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred_loss and target_loss must have the same length, got {tuple(pred_loss.shape)} "
+                         f"and {tuple(target_loss.shape)}")
+    half = pred.shape[0] // 2
+    if half == 0:
+        return pred.sum() * 0.0
+    diff_pred = pred[:half] - pred.flip(0)[:half]
+    sign = torch.where(target[:half] > target.flip(0)[:half], 1.0, -1.0).to(pred.dtype)
+    return torch.clamp(margin - sign * diff_pred, min=0.0).mean()
