@@ -201,14 +201,34 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
     own = executor is None
     workers = default_workers(task, len(units)) if workers is None else max(1, int(workers))
     try:
+        sink = _CallbackQueue(tick)
         if own and workers == 1:
-            sink = _CallbackQueue(tick)
             with torch_threads(threads_per_worker(task, 1)):
                 return [run_unit(task, u, sink) for u in units]
-        return _run_parallel(task, units, workers, executor, tick)
+        # Units whose every cycle is already stored are loaded here (validated like any cached
+        # cycle); only the others go to worker processes, and no pool starts when none is left.
+        done = [i for i, u in enumerate(units) if _finished(u)]
+        out: list = [None] * len(units)
+        for i in done:
+            out[i] = run_unit(task, units[i], sink)
+        todo = [i for i, u in enumerate(units) if out[i] is None or len(out[i]) < u.cycles + 1]
+        if todo:
+            for i, recs in zip(todo, _run_parallel(task, [units[i] for i in todo], workers, executor, tick)):
+                out[i] = recs
+        return out
     finally:
         if own_bar:
             bar.close()
+
+
+def _finished(unit: Unit) -> bool:
+    """Whether the store holds a file for every cycle of ``unit``."""
+    if unit.store_config is None:
+        return False
+    from alkit.experiments.store import RunStore
+
+    store = RunStore(unit.store_root, unit.store_config)
+    return all(store.has_cycle(unit.trial, c) for c in range(unit.cycles + 1))
 
 
 class _CallbackQueue:

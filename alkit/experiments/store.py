@@ -286,6 +286,10 @@ class RunStore:
     def _path(self, trial: int, cycle: int) -> Path:
         return self.dir / f"trial{trial}" / f"cycle{cycle:02d}.json"
 
+    def has_cycle(self, trial: int, cycle: int) -> bool:
+        """Whether a file for this cycle exists (it is validated only when loaded)."""
+        return self._path(trial, cycle).is_file()
+
     def save_cycle(self, trial: int, cycle: int, record: dict, labelled_at: np.ndarray, queried=()) -> None:
         """Persist a finished cycle: its record, the pool state after its query and the queried
         items in the order they were picked (they become the next cycle's ``selected``)."""
