@@ -22,6 +22,8 @@ import queue as queue_mod
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from alkit.engine.train.common import torch_threads
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -69,19 +71,6 @@ def threads_per_worker(task, workers: int) -> int:
     share = max(1, available_cores() // max(1, workers))
     hint = getattr(task, "preferred_threads", None)
     return max(1, min(share, hint)) if hint else share
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run the block with ``torch.set_num_threads(n)``; restore the previous count afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_unit(task, unit: Unit, ticks=None) -> list[dict]:

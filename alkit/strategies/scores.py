@@ -192,7 +192,6 @@ def k_center_greedy(features, labelled_mask, budget: int, *, chunk: int = 2048,
     return np.asarray(picks, dtype=np.int64)
 
 
-@contextlib.contextmanager
 def _cpu_threads(device: torch.device, threads: int):
     """Use ``threads`` intra-op threads on the CPU inside the block, then restore the setting.
 
@@ -201,15 +200,9 @@ def _cpu_threads(device: torch.device, threads: int):
     picks from 4,000 points). So they run on one thread (their batched refreshes, 256-row matrix
     products, gain little from a second one); the initial pass uses all threads.
     """
-    if device.type != "cpu" or threads == torch.get_num_threads():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    from alkit.engine.train.common import torch_threads
+
+    return torch_threads(threads) if device.type == "cpu" else contextlib.nullcontext()
 
 
 def _lazy_greedy(x: torch.Tensor, sq: torch.Tensor, unl: torch.Tensor, u: torch.Tensor,
