@@ -95,9 +95,10 @@ def test_paired_test_needs_three_trials_and_handles_constant_differences():
         warnings.simplefilter("error")
         c = stats.paired_test([0.1, 0.1, 0.1])
         z = stats.paired_test([0.0, 0.0, 0.0, 0.0])
-    assert c["gap_sd"] == 0 and c["p"] == 0 and c["ci_low"] == c["ci_high"] == pytest.approx(0.1)
-    assert z["p"] == 1 and z["ci_low"] == z["ci_high"] == 0
-    assert stats.verdict_words(c["gap"], c["p"], c["n"]) == "above"
+    # equal gaps in every trial: no spread to test against, so no interval, no p and never above/below
+    assert c["gap_sd"] == 0 and np.isnan(c["p"]) and np.isnan(c["ci_low"]) and np.isnan(c["ci_high"])
+    assert np.isnan(z["p"]) and c["gap"] == pytest.approx(0.1)
+    assert stats.verdict_words(c["gap"], c["p"], c["n"]) == "indistinguishable from"
     assert stats.verdict_words(z["gap"], z["p"], z["n"]) == "indistinguishable from"
 
 
@@ -294,3 +295,17 @@ def test_method_line_and_deprecated_helpers_still_work():
     assert stats.final_gap(df).query("strategy == 'entropy'").cycle.item() == 2
     with pytest.raises(ValueError):
         stats.describe_method(pd.DataFrame())
+
+
+def test_equal_gaps_in_every_trial_give_no_verdict():
+    """Accuracy is discrete: three trials can differ from Random by exactly the same amount. That is
+    no evidence of a certain gap: no interval, no p, never above/below."""
+    rows = []
+    for t in range(3):
+        for s, acc in (("random", 0.90 + 0.01 * t), ("entropy", 0.90 + 0.01 * t + 0.0093)):
+            rows.append(dict(strategy=s, trial=t, cycle=0, n_labelled=10, accuracy=acc))
+    table = stats.compare_to_reference(pd.DataFrame(rows))
+    row = table.iloc[0]
+    assert row["verdict"] == "indistinguishable from" and np.isnan(row["p"]) and np.isnan(row["ci_low"])
+    text = stats.describe(row)
+    assert "no spread" in text and "above" not in text

@@ -172,8 +172,8 @@ def _too_few(n) -> str:
 def _t_summary(n, mean, sd, level):
     """Vectorised paired t-test from per-group ``n``, mean and sd of the differences.
 
-    Returns ``(ci_low, ci_high, p)`` arrays; NaN where ``n < MIN_TRIALS``. Where ``sd == 0`` the
-    interval collapses to the mean and ``p`` is 0 (mean != 0) or 1 (mean == 0)."""
+    Returns ``(ci_low, ci_high, p)`` arrays; NaN where ``n < MIN_TRIALS``, and NaN where
+    ``sd == 0`` (no spread to test against: see :func:`paired_test`)."""
     n = np.asarray(n, float)
     mean = np.asarray(mean, float)
     sd = np.asarray(sd, float)
@@ -187,8 +187,9 @@ def _t_summary(n, mean, sd, level):
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = np.where(ok & ~degenerate, mean / np.where(degenerate | ~ok, 1.0, se), 0.0)
     p = 2 * sps.t.sf(np.abs(tstat), df_)
-    p = np.where(degenerate, np.where(mean != 0, 0.0, 1.0), p)
-    p = np.where(ok, p, np.nan)
+    p = np.where(ok & ~degenerate, p, np.nan)
+    low = np.where(degenerate, np.nan, low)
+    high = np.where(degenerate, np.nan, high)
     return low, high, p
 
 
@@ -201,8 +202,10 @@ def paired_test(gaps, level: float = DEFAULT_LEVEL) -> dict:
     and ``p`` (two-sided; equal to ``scipy.stats.ttest_1samp(gaps, 0).pvalue``).
 
     For n < :data:`MIN_TRIALS` the interval and p are NaN (no verdict). If all differences are
-    equal (sd = 0) with n >= 3 the t statistic is undefined; we take the degenerate limit without
-    warnings: the interval collapses to the mean and p = 0 if the mean is nonzero, p = 1 if it is 0.
+    equal (sd = 0) the t statistic is undefined, and the interval and p are NaN too (no warning):
+    metrics are discrete (one test image is 1/540 of digits' accuracy), so three equal gaps happen
+    by chance and a zero spread is not a zero uncertainty. :func:`verdict_words` then says
+    "indistinguishable from": never "above"/"below" without a measured spread.
     """
     level = _check_level(level)
     g = np.asarray(gaps, float).ravel()
@@ -441,6 +444,9 @@ def describe(row: pd.Series, y_name: str = "points", scale: float = 100.0, refer
     words = verdict_words(float(row["gap"]), float(row["p_adj"]), n, level)
     if n < MIN_TRIALS:
         return f"{name}: {gap:+.1f} {y_name} vs {reference_label} over {trials}: {words}"
+    if np.isnan(float(row["ci_low"])):  # equal gaps in every trial: nothing to test against
+        return (f"{name}: {gap:+.1f} {y_name} vs {reference_label} over {trials}, the same in every trial "
+                f"(no spread, no test): {words if words != 'indistinguishable from' else 'no verdict'}")
     ci = f"[{level * 100:g} % CI {float(row['ci_low']) * scale:+.1f}, {float(row['ci_high']) * scale:+.1f}]"
     which = "Holm p" if adjust == "holm" else "p"
     p = _fmt_p(float(row["p_adj"]), _alpha(level))
