@@ -33,6 +33,9 @@ MIN_TRIALS = 3
 DEFAULT_LEVEL = 0.95
 
 _AT = ("last", "cycle", "aubc")
+# Differences that vary by less than this across trials count as equal: metrics stored as float32
+# (k / n_test) differ from one another by ~1e-8 when the number of test items is the same.
+_FLAT = 1e-7
 
 
 def _groups(df: pd.DataFrame, by) -> list[str]:
@@ -183,7 +186,7 @@ def _t_summary(n, mean, sd, level):
     q = sps.t.ppf(0.5 + level / 2, df_)
     low = np.where(ok, mean - q * se, np.nan)
     high = np.where(ok, mean + q * se, np.nan)
-    degenerate = ok & (sd == 0)
+    degenerate = ok & (sd <= _FLAT)
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = np.where(ok & ~degenerate, mean / np.where(degenerate | ~ok, 1.0, se), 0.0)
     p = 2 * sps.t.sf(np.abs(tstat), df_)
@@ -213,7 +216,7 @@ def paired_test(gaps, level: float = DEFAULT_LEVEL) -> dict:
     n = g.size
     mean = float(g.mean()) if n else np.nan
     if n >= 2:
-        sd = 0.0 if np.ptp(g) == 0 else float(g.std(ddof=1))
+        sd = 0.0 if np.ptp(g) <= _FLAT else float(g.std(ddof=1))
     else:
         sd = np.nan
     low, high, p = _t_summary([n], [mean], [sd], level)
