@@ -209,15 +209,7 @@ def _table_md(t: pd.DataFrame) -> str:
     for c in ("gap", "ci_low", "ci_high"):
         show[c] = (100 * show[c]).map(lambda v: "" if pd.isna(v) else f"{v:+.2f}")
     show["p_adj"] = show["p_adj"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    return show.to_markdown(index=False) if _has_tabulate() else show.to_string(index=False)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return show.to_markdown(index=False)
 
 
 def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level: float = stats.DEFAULT_LEVEL) -> dict:
@@ -245,7 +237,8 @@ def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level:
         md += ["## Against SSL-Random (UDA, random sampling)", "", _table_md(ssl), ""]
     md += ["## Penalty matrix", "",
            f"Row beats column significantly (paired t-test, level {level}) in this % of the comparisons "
-           "(every raw setting x cycle with >= 3 paired trials; Lüth et al. 2023):", "", "```", pen_txt, "```", "",
+           "(every raw setting x cycle with >= 3 paired trials; Lüth et al. 2023):", "",
+           (100 * penalty).round(0).to_markdown(), "",
            "## Curves", ""]
     md += [f"![{n}](figures/{n}.png)" for n in figs]
     atomic_write_text(out / "report.md", "\n".join(md) + "\n")
