@@ -187,7 +187,7 @@ def curve_figures(df: pd.DataFrame) -> dict[str, bytes]:
     """One PNG per (dataset, regime): raw curves per augmentation plus SSL-Random, mean +- std."""
     import matplotlib.pyplot as plt
 
-    from alkit.analysis.plots import plot_curves
+    from alkit.analysis.plots import plot_curves, strategy_label
 
     figs = {}
     for (dataset, regime), part in df.groupby(["dataset", "regime"]):
@@ -197,7 +197,8 @@ def curve_figures(df: pd.DataFrame) -> dict[str, bytes]:
             if augment == "paper":
                 sub = pd.concat([sub, part[part.ssl != "none"].assign(strategy=SSL_REFERENCE)])
             if len(sub):
-                plot_curves(sub, ax=ax, title=f"{dataset}, {regime} budget, augment={augment}")
+                plot_curves(sub, ax=ax, title=f"{dataset}, {regime} budget, augment={augment}",
+                            label=lambda s, _: "SSL-Random" if s == SSL_REFERENCE else strategy_label(s))
         figs[f"{dataset}_{regime}"] = _fig_png(fig)
         plt.close(fig)
     return figs
