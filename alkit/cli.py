@@ -154,6 +154,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results store, shared with the notebooks (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
     e.add_argument("--out", required=True, metavar="DIR", help="folder for the report (required)")
 
+    sw = sub.add_parser("sweep", help="a grid of experiments on Dask (local, a cluster, SLURM): DIR/results.csv",
+                        description="Run every experiment of a grid file (fixed settings x the product of the axes) "
+                                    "as (strategy, trial) units on Dask, with one progress bar; units resume from "
+                                    "the results store, so a lost worker loses no finished cycle and a re-run "
+                                    "recomputes nothing. Writes OUT/results.csv.")
+    sw.add_argument("--grid", required=True, metavar="GRID.yaml",
+                    help="YAML with 'fixed:' (settings of every experiment) and 'axes:' (lists; their product) "
+                         "(required; example: examples/grid_digits.yaml)")
+    sw.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster)")
+    sw.add_argument("--slurm", metavar="OPTIONS",
+                    help="start Dask workers as SLURM jobs, e.g. \"queue=gpu cores=8 memory=32GB gpus=1 "
+                         "walltime=04:00:00\" (keys: queue, account, cores, memory, processes, walltime, gpus, "
+                         "extra, prologue, interface, local_directory, python; default: none)")
+    sw.add_argument("--workers", metavar="N",
+                    help="local: worker processes (default: one per CPU core, one on a GPU); --slurm: jobs "
+                         "(default: 1); not with --scheduler")
+    sw.add_argument("--runs-dir", metavar="DIR",
+                    help="results store, on a filesystem every worker sees (default: $ALKIT_OUTPUTS/runs, "
+                         "else outputs/runs)")
+    sw.add_argument("--strategy-file", action="append", metavar="PATH",
+                    help="a Python file registering strategies, on a path every worker sees (may be repeated; "
+                         "default: none)")
+
     rp = sub.add_parser("reproduce", help="run notebooks through papermill into outputs/")
     rp.add_argument("--preset", metavar="NAME", default=None, help="smoke | default | paper (default: default)")
     rp.add_argument("--output-dir", metavar="DIR", default=None,
@@ -473,7 +498,64 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
-HANDLERS = {"run": cmd_run, "evaluate": cmd_evaluate, "reproduce": cmd_reproduce, "clicks": cmd_clicks}
+def check_sweep(a) -> argparse.Namespace:
+    """The ``sweep`` arguments and the grid file checked (raises ``UsageError``), before anything runs."""
+    from alkit import checks as C
+    from alkit.paths import runs_dir
+
+    if a.scheduler is not None and a.slurm is not None:
+        raise C.UsageError("--scheduler and --slurm exclude each other: submit to an existing cluster or start one")
+    if a.scheduler is not None:
+        C.not_given({"--workers": a.workers}, "with --scheduler (the cluster has its workers)")
+        if not a.scheduler.strip() or any(ch.isspace() for ch in a.scheduler.strip()):
+            raise C.UsageError(f"--scheduler: expected an address like tcp://HOST:8786, got {a.scheduler!r}")
+    workers = None if a.workers is None else C.integer("--workers", a.workers, minimum=1)
+    load_strategy_files(a.strategy_file)
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise C.UsageError("sweep needs Dask: pip install distributed (see requirements.txt)") from None
+    from alkit.experiments import sweep as S
+
+    slurm = None
+    if a.slurm is not None:
+        try:
+            import dask_jobqueue  # noqa: F401
+        except ImportError:
+            raise C.UsageError("--slurm needs dask-jobqueue: pip install dask-jobqueue") from None
+        slurm = S.slurm_options(a.slurm)
+    cells = S.load_grid(a.grid)
+    C.writable_dir("--out", a.out)
+    _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    return argparse.Namespace(cells=cells, out=a.out, scheduler=a.scheduler.strip() if a.scheduler else None,
+                              slurm=slurm, workers=workers, runs_dir=a.runs_dir)
+
+
+def cmd_sweep(a) -> int:
+    from pathlib import Path
+
+    a = check_sweep(a)
+    _checkpoint()
+    _STATE["interrupt_message"] = INTERRUPTED_RUN
+    try:
+        from alkit.experiments.sweep import sweep
+
+        result = sweep(a.cells, store_root=a.runs_dir, scheduler=a.scheduler, slurm=a.slurm, workers=a.workers)
+    except KeyboardInterrupt:
+        raise _Interrupted(INTERRUPTED_RUN) from None
+    from alkit.experiments.store import atomic_write_csv
+
+    out = Path(a.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(result.frame, out / "results.csv", index=False)
+    print(f"{len(a.cells)} experiments: {result.computed} units run, {result.stored} loaded from the store"
+          + (f", {len(result.failures)} failed (see above)" if result.failures else ""))
+    print(f"wrote {out / 'results.csv'} ({len(result.frame)} rows)")
+    return 1 if result.failures else 0
+
+
+HANDLERS = {"run": cmd_run, "evaluate": cmd_evaluate, "reproduce": cmd_reproduce, "clicks": cmd_clicks,
+            "sweep": cmd_sweep}
 
 
 def _parse(parser, argv):

@@ -1,0 +1,656 @@
+"""``alkit sweep``: a grid of experiments fanned out over a Dask cluster (local, remote or SLURM).
+
+A grid file (YAML) has two sections::
+
+    fixed:            # Experiment settings shared by every experiment of the grid
+      dataset: digits
+      initial: 20
+      step: 20
+      cycles: 2
+      trials: 2
+    axes:             # lists; the grid's experiments are the product of the axes
+      augment: [none, paper]
+      strategies: [random, entropy]   # each entry a strategy or a list of strategies
+
+Keys are :class:`~alkit.experiments.config.Experiment` settings (``workers`` and ``download`` are
+not: the sweep sets the first, the data must be present before it starts). Every setting is checked
+(:func:`load_grid`) before anything runs; a bad one is one :class:`~alkit.checks.UsageError` line
+naming the key.
+
+The cells of work are the (strategy, trial) units of every experiment, exactly those
+:func:`alkit.experiments.config.run` would run (the sweep asks ``run`` for them, so the store keys,
+records and budget checks are the same code). This process loads the data and builds each
+experiment's task (on the CPU) once; the task goes to the workers as plain-pickle bytes, with the
+user strategies it carries, and each unit runs :func:`alkit.experiments.runner.run_unit` on it
+(:func:`run_cell`), writing every finished cycle to the per-cycle results store. Every worker thus
+trains on the very data this process fingerprinted for the store key (loading it again elsewhere
+can differ in the last bit: a dataset's mean depends on torch's thread count). A worker on a GPU
+builds the task again from that data on its device. Units whose cycles are all stored already are
+loaded here and never submitted (a finished sweep starts no cluster at all).
+
+Faults: a worker that dies (SIGKILL, a lost node) has its unit rescheduled by Dask (up to the
+scheduler's ``distributed.scheduler.allowed-failures``, 3 by default); the unit resumes from its
+last stored cycle, so nothing finished is recomputed. A unit that raises is reported in one line
+with its settings and the rest of the grid goes on (:attr:`SweepResult.failures`).
+
+The records are then loaded from the store, one experiment after the other, through the same
+``run`` call as a sequential run, so ``results.csv`` equals running the experiments one by one
+(:func:`results_frame` adds each experiment's settings as columns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import pickle
+import shlex
+import sys
+import time
+import uuid
+import warnings
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import pandas as pd
+
+from alkit import checks as C
+
+# Settings a grid may not hold, and why.
+NOT_IN_GRID = {
+    "workers": "the sweep's workers are set by --workers",
+    "download": "download the data before the sweep (alkit run --download), not from every worker",
+}
+# Settings by the check they get (label, value) -> value.
+_INTEGERS = dict(trials=1, seed=0, cycles=1, epochs=1, min_steps=0, iterations=1, batch_size=1, unlabelled_batch=1,
+                 ensemble_size=1, preview=0)
+POLL_S = 0.5
+
+
+# -- the grid ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One experiment of the grid: its checked settings and a label naming it in messages."""
+
+    index: int
+    settings: dict
+    label: str
+
+    def experiment(self, **runtime):
+        """The :class:`~alkit.experiments.config.Experiment` of this cell (``runtime``: data_root,
+        device, workers, ...)."""
+        from alkit.experiments.config import Experiment
+
+        return Experiment(**self.settings, **runtime)
+
+
+def _setting_names() -> list[str]:
+    from alkit.experiments.config import Experiment
+
+    return [f.name for f in fields(Experiment)]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_value(label: str, key: str, value):
+    """One setting's value checked and normalised (``UsageError`` naming ``label``)."""
+    from alkit.engine.augment import AUGMENT_NAMES
+    from alkit.engine.data import CLASSIFICATION_DATASETS, SEGMENTATION_DATASETS
+
+    if key in _INTEGERS:
+        if isinstance(value, bool) or value is None:
+            raise C.UsageError(f"{label} must be an integer, got {value!r}")
+        return C.integer(label, value, minimum=_INTEGERS[key])
+    if key == "dataset":
+        if not isinstance(value, str):
+            raise C.UsageError(f"{label} must be a dataset name or folder, got {value!r}")
+        if value in CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS:
+            return value
+        if C.looks_like_path(value) or os.path.isdir(value):
+            return str(C.existing_folder(label, value).resolve())
+        return C.choice(label, "dataset", value, CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS, ", or a folder path")
+    if key == "strategies":
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)) or not names:
+            raise C.UsageError(f"{label} must be a strategy name or a list of them, got {value!r}")
+        out = []
+        for n in names:
+            if not isinstance(n, str) or not n.strip():
+                raise C.UsageError(f"{label}: {n!r} is not a strategy name")
+            if n.strip() in out:
+                raise C.UsageError(f"{label}: strategy {n.strip()!r} is listed twice")
+            out.append(n.strip())
+        return tuple(out)
+    if key == "augment":
+        return C.choice(label, "augmentation", str(value), AUGMENT_NAMES)
+    if key == "ssl":
+        ssl = C.choice(label, "ssl method", "none" if value is None else str(value), ("none", "uda"))
+        return None if ssl == "none" else ssl
+    if key == "regime":
+        return C.choice(label, "regime", str(value), ("custom", "high", "low"))
+    if key in ("initial", "step", "lr"):
+        if not _is_number(value):
+            raise C.UsageError(f"{label} must be a number > 0, got {value!r}")
+        return C.number(label, value)
+    if key in ("tolerance", "threshold"):
+        if not _is_number(value):
+            raise C.UsageError(f"{label} must be a number >= 0, got {value!r}")
+        return C.number(label, value, strict=False)
+    if key == "model":
+        from alkit.engine.models import MODEL_NAMES
+        from alkit.engine.models.segmentation import SEGMENTATION_MODELS
+
+        return C.choice(label, "model", str(value), MODEL_NAMES + SEGMENTATION_MODELS)
+    if key == "pretrained":
+        if value is not None and not isinstance(value, str):
+            raise C.UsageError(f"{label} must be a name, a path or null, got {value!r}")
+        return value
+    if key == "data_options":
+        if not isinstance(value, dict):
+            raise C.UsageError(f"{label} must be a mapping (e.g. {{n_train: 100}}), got {value!r}")
+        return dict(value)
+    if key == "device":
+        return C.device(str(value), 10**6)  # syntax only: the workers' GPUs are checked where they run
+    if key == "data_root":
+        if not isinstance(value, str) or not value.strip():
+            raise C.UsageError(f"{label} must be a folder path, got {value!r}")
+        return value
+    return value
+
+
+def _check_key(label: str, key: str, names: list[str]) -> None:
+    if key in NOT_IN_GRID:
+        raise C.UsageError(f"{label}: {key} cannot be a grid setting ({NOT_IN_GRID[key]})")
+    if key not in names:
+        allowed = [n for n in names if n not in NOT_IN_GRID]
+        raise C.UsageError(f"{label}: unknown setting {key!r}{C.did_you_mean(key, allowed)}; "
+                           f"choose from {', '.join(allowed)}")
+
+
+def parse_grid(grid, source: str = "grid") -> list[Cell]:
+    """The cells of a parsed grid (``{"fixed": {...}, "axes": {...}}``), every setting checked.
+
+    Raises :class:`~alkit.checks.UsageError` (one line naming the key, e.g. ``grid axes.augment[1]:
+    unknown augmentation 'nnone' (did you mean 'none'?)``) before anything is loaded or run."""
+    from alkit.experiments.config import CLASSIFICATION_ONLY, SEGMENTATION_ONLY
+    from alkit.strategies import check_strategy
+
+    if grid is None:
+        raise C.UsageError(f"{source} is empty; it needs 'fixed:' and/or 'axes:' sections")
+    if not isinstance(grid, dict):
+        raise C.UsageError(f"{source} must be a mapping with 'fixed:' and 'axes:' sections")
+    for section in grid:
+        if section not in ("fixed", "axes"):
+            raise C.UsageError(f"{source}: unknown section {section!r}{C.did_you_mean(str(section), ['fixed', 'axes'])}; "
+                               "a grid has 'fixed:' and 'axes:'")
+    fixed, axes = grid.get("fixed") or {}, grid.get("axes") or {}
+    for section, part in (("fixed", fixed), ("axes", axes)):
+        if not isinstance(part, dict):
+            raise C.UsageError(f"{source} {section}: must be a mapping of settings, got {part!r}")
+    names = _setting_names()
+    values, where = {}, {}
+    for key, value in fixed.items():
+        label = f"{source} fixed.{key}"
+        _check_key(label, key, names)
+        values[key], where[key] = _check_value(label, key, value), label
+    axis_values = {}
+    for key, value in axes.items():
+        label = f"{source} axes.{key}"
+        _check_key(label, key, names)
+        if key in fixed:
+            raise C.UsageError(f"{label}: {key} is both fixed and an axis; keep one")
+        if not isinstance(value, list) or not value:
+            raise C.UsageError(f"{label} must be a non-empty list of values, got {value!r}")
+        checked = []
+        for i, v in enumerate(value):
+            c = _check_value(f"{label}[{i}]", key, v)
+            if c in checked:
+                raise C.UsageError(f"{label}: value {v!r} is listed twice")
+            checked.append(c)
+        axis_values[key], where[key] = checked, label
+
+    cells = []
+    keys = list(axis_values)
+    for combo in itertools.product(*(axis_values[k] for k in keys)):
+        s = dict(values, **dict(zip(keys, combo)))
+        shown = {"dataset": s.get("dataset", "digits"), **{k: s[k] for k in keys if k != "dataset"}}
+        if isinstance(shown.get("strategies"), tuple):
+            shown["strategies"] = ",".join(shown["strategies"])
+        label = " ".join(f"{k}={'none' if v is None else v}" for k, v in shown.items())
+        exp = Cell(len(cells), s, label).experiment()
+        kind = exp.kind
+        other = SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY
+        for k in s:
+            if k in other:
+                raise C.UsageError(f"{where[k]}: {k} does not apply to {kind} datasets ({label})")
+        if s.get("regime", "custom") != "custom":
+            from alkit.experiments.recipes import REGIMES
+
+            valid = sorted({r for ds, r in REGIMES if ds == exp.dataset})
+            C.choice(where["regime"], "regime", s["regime"], valid, f" for {exp.dataset}")
+            for k in ("initial", "step"):
+                if k in s:
+                    raise C.UsageError(f"{where[k]}: {k} cannot be combined with regime {s['regime']} "
+                                       f"(the regime sets the budgets) ({label})")
+        if "model" in s:
+            from alkit.engine.models import MODEL_NAMES
+            from alkit.engine.models.segmentation import SEGMENTATION_MODELS
+
+            C.choice(where["model"], "model", s["model"], MODEL_NAMES if kind == "classification" else SEGMENTATION_MODELS,
+                     f" for {kind} datasets")
+        if kind == "classification":
+            for k in ("initial", "step"):
+                if k in s and s[k] != int(s[k]):
+                    raise C.UsageError(f"{where[k]} must be a whole number of images, got {s[k]:g}")
+                if k in s:
+                    s[k] = int(s[k])  # as `alkit run --initial` gives it (the store key tells 20 from 20.0)
+        try:
+            resolved = exp.resolved()
+        except (ValueError, KeyError, TypeError) as e:
+            raise C.UsageError(f"{source} ({label}): {_one_line(e)}") from None
+        for name in resolved["strategies"]:
+            try:
+                check_strategy(name, task=kind)
+            except ValueError as e:
+                raise C.UsageError(f"{where.get('strategies', source + ' strategies')}: {_one_line(e)}") from None
+        cells.append(Cell(len(cells), s, label))
+    return cells
+
+
+def load_grid(path) -> list[Cell]:
+    """The cells of the grid file ``path`` (YAML), checked (see :func:`parse_grid`)."""
+    import yaml
+
+    p = Path(str(path)).expanduser()
+    if not p.is_file():
+        raise C.UsageError(f"--grid: file not found: {path}" if not p.exists() else f"--grid: not a file: {path}")
+    try:
+        grid = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise C.UsageError(f"--grid: cannot read {path}: {_one_line(e)}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise C.UsageError(f"--grid: {path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    return parse_grid(grid, source=f"grid {p.name}")
+
+
+# -- SLURM options --------------------------------------------------------------------------------------
+
+SLURM_KEYS = {
+    "queue": "partition (#SBATCH -p)",
+    "account": "account to charge (#SBATCH -A)",
+    "cores": "CPU cores per job",
+    "memory": "memory per job, e.g. 32GB",
+    "processes": "Dask worker processes per job (default 1)",
+    "walltime": "time limit per job, e.g. 04:00:00",
+    "gpus": "GPUs per job (#SBATCH --gres=gpu:N)",
+    "extra": "any other #SBATCH directive, e.g. extra=--constraint=a100 (may be repeated)",
+    "prologue": "a shell line run before the worker starts, e.g. prologue='module load cuda' (may be repeated)",
+    "interface": "network interface of the workers, e.g. ib0",
+    "local_directory": "worker scratch folder on the node, e.g. /tmp",
+    "python": "the Python that runs the workers (default: this one)",
+}
+
+
+def slurm_options(text: str) -> dict:
+    """``dask_jobqueue.SLURMCluster`` keyword arguments from ``--slurm "key=value ..."``
+    (:data:`SLURM_KEYS`); ``UsageError`` naming a bad key or value."""
+    try:
+        parts = shlex.split(text or "")
+    except ValueError as e:
+        raise C.UsageError(f"--slurm: {e}") from None
+    kw: dict = {"job_extra_directives": [], "job_script_prologue": []}
+    for part in parts:
+        key, eq, value = part.partition("=")
+        if not eq or not value:
+            raise C.UsageError(f"--slurm: expected key=value, got {part!r}; keys: {', '.join(SLURM_KEYS)}")
+        if key not in SLURM_KEYS:
+            raise C.UsageError(f"--slurm: unknown option {key!r}{C.did_you_mean(key, SLURM_KEYS)}; "
+                               f"choose from {', '.join(SLURM_KEYS)}")
+        if key in ("cores", "processes", "gpus"):
+            n = C.integer(f"--slurm {key}", value, minimum=1)
+            if key == "gpus":
+                kw["job_extra_directives"].append(f"--gres=gpu:{n}")
+            else:
+                kw[key] = n
+        elif key == "memory":
+            from dask.utils import parse_bytes
+
+            try:
+                parse_bytes(value)
+            except (ValueError, TypeError):
+                raise C.UsageError(f"--slurm memory: {value!r} is not an amount of memory (e.g. 32GB)") from None
+            kw[key] = value
+        elif key == "extra":
+            kw["job_extra_directives"].append(value)
+        elif key == "prologue":
+            kw["job_script_prologue"].append(value)
+        else:
+            kw[key] = value
+    import dask
+
+    for key in ("cores", "memory"):
+        if key not in kw and dask.config.get(f"jobqueue.slurm.{key}", None) is None:
+            raise C.UsageError(f"--slurm: give {key}=... (per job), e.g. --slurm \"cores=8 memory=32GB\"")
+    for key in ("job_extra_directives", "job_script_prologue"):
+        if not kw[key]:
+            kw.pop(key)
+    kw.setdefault("python", sys.executable)
+    return kw
+
+
+# -- running ----------------------------------------------------------------------------------------------
+
+
+class _Planned(Exception):
+    """Raised through :func:`alkit.experiments.config.run` once it has submitted its units."""
+
+
+class _Collect:
+    """A ``submit``-style executor that records the units ``run`` would compute, then stops it."""
+
+    def __init__(self):
+        self.units = []
+
+    def submit(self, fn, task_bytes, unit, ticks=None):
+        self.units.append(unit)
+        f: Future = Future()
+        f.set_exception(_Planned())
+        return f
+
+
+class _LoadStored:
+    """A ``submit``-style executor whose units return the cycles the store holds (nothing runs)."""
+
+    def __init__(self, pool_size: int, may_be_partial):
+        self.pool_size, self.may_be_partial = pool_size, may_be_partial
+
+    def submit(self, fn, task_bytes, unit, ticks=None):
+        f: Future = Future()
+        if not self.may_be_partial(unit):
+            f.set_exception(RuntimeError(f"internal error: unit {unit.strategy} trial {unit.trial} was neither "
+                                         "computed nor reported as failed"))
+            return f
+        f.set_result(stored_records(unit, self.pool_size))
+        return f
+
+
+def stored_records(unit, pool_size: int) -> list[dict]:
+    """The records of ``unit``'s consecutive stored cycles (validated like any cached cycle)."""
+    from alkit.experiments.store import RunStore
+
+    store = RunStore(unit.store_root, unit.store_config)
+    out = []
+    for c in range(unit.cycles + 1):
+        saved = store.load_cycle(unit.trial, c, pool_size=pool_size, metric=unit.metric)
+        if saved is None:
+            break
+        out.append(saved[0])
+    return out
+
+
+def _unit_id(unit) -> tuple:
+    return json.dumps(unit.store_config, sort_keys=True, default=str), unit.trial, unit.cycles
+
+
+def task_payload(task_bytes: bytes) -> bytes:
+    """A Dask task holding an experiment's pickled task: the units depend on it, so the bytes cross
+    the network once per worker, and the scheduler can recompute it when the worker holding it dies."""
+    return task_bytes
+
+
+def run_cell(task_bytes: bytes, settings: dict, unit, threads: int | None = None) -> int:
+    """(On a worker) one (strategy, trial) unit, as :func:`alkit.experiments.runner.run_pickled_unit`:
+    the task arrives as plain-pickle bytes (with the user strategies it carries), built on the CPU by
+    the process that planned the sweep. A worker that trains on a GPU (``settings["device"]``, else
+    auto) builds the task again from the same data on its device. Torch runs the task's
+    ``preferred_threads`` (else ``threads``, else the worker's share of the cores): Dask starts the
+    workers, not alkit, so the thread count is set here. The cycles go to the store; returns how
+    many the unit has."""
+    from alkit.engine.train.common import pick_device, torch_threads
+    from alkit.experiments.config import Experiment
+    from alkit.experiments.runner import available_cores, run_unit
+
+    task = pickle.loads(task_bytes)
+    device = pick_device(settings.get("device"))
+    if device.type != task.device.type:
+        task = Experiment(**settings).build_task(data=task.data)
+    if threads is None:
+        try:
+            from distributed import get_worker
+
+            threads = max(1, available_cores() // max(1, get_worker().state.nthreads))
+        except (ImportError, ValueError):
+            threads = available_cores()
+    hint = getattr(task, "preferred_threads", None)
+    with torch_threads(max(1, min(hint, threads)) if hint else threads):
+        return len(run_unit(task, unit))
+
+
+@dataclass
+class SweepResult:
+    """What :func:`sweep` gives back: the results frame, one line per failure, and counts."""
+
+    frame: pd.DataFrame
+    failures: list = field(default_factory=list)
+    computed: int = 0  # units submitted to the cluster
+    stored: int = 0  # units that were finished before the sweep started
+    dashboard: str | None = None
+
+
+def results_frame(exp, df: pd.DataFrame, task=None) -> pd.DataFrame:
+    """The rows of one experiment as ``results.csv`` holds them: ``run``'s columns (``selected``
+    as space-separated pool indices, no ``preview``), then every resolved setting of ``exp`` that
+    is not a column yet and that its runs read (runtime settings, the strategy list and the
+    training settings of the other kind of training left out; ``model``: the task's when the
+    recipe leaves it to the dataset)."""
+    from alkit.experiments.config import RUNTIME
+
+    df = df.drop(columns=[c for c in ("preview",) if c in df]).copy()
+    if "selected" in df:
+        df["selected"] = df["selected"].map(lambda s: " ".join(map(str, s)))
+    settings = exp.resolved()
+    skip = set(RUNTIME) | {"strategies"}
+    if exp.kind == "classification":
+        skip |= {"epochs", "min_steps"} if settings.get("ssl") else {"iterations", "unlabelled_batch"}
+    if settings.get("model") is None and task is not None:
+        settings["model"] = getattr(task, "model_name", None)
+    for k, v in settings.items():
+        if k in skip or k in df:
+            continue
+        df[k] = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list, tuple)) else v
+    return df
+
+
+def _one_line(e: BaseException) -> str:
+    msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
+    return " ".join(str(msg).split()) or type(e).__name__
+
+
+def _default_local_workers(cells) -> int:
+    from alkit.experiments.runner import available_cores
+
+    import torch
+
+    gpu = torch.cuda.is_available() and any(c.settings.get("device") != "cpu" for c in cells)
+    return 1 if gpu else available_cores()
+
+
+@contextlib.contextmanager
+def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None):
+    """``(client, threads per unit or None)`` for the chosen cluster; closes what it started."""
+    import logging
+
+    from distributed import Client
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"--scheduler: cannot reach the Dask scheduler at {scheduler} ({_one_line(e)})") from None
+        with client:
+            yield client, None
+        return
+    if slurm is not None:
+        from dask_jobqueue import SLURMCluster
+
+        with SLURMCluster(**slurm) as cluster, Client(cluster) as client:
+            cluster.scale(jobs=workers or 1)
+            yield client, None
+        return
+    from distributed import LocalCluster
+
+    from alkit.experiments.runner import available_cores
+
+    n = max(1, min(workers or _default_local_workers(cells), n_pending))
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
+        yield client, max(1, available_cores() // n)
+
+
+def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, workers=None, progress: bool = True,
+          log=None) -> SweepResult:
+    """Run (or load) every experiment of the grid ``cells`` on Dask; one frame of all records.
+
+    ``client``: an existing ``distributed.Client`` (used as is, not closed); else ``scheduler``
+    (an address), ``slurm`` (:func:`slurm_options`) or a ``LocalCluster`` of ``workers`` processes
+    (default: one per core; one on a GPU). ``store_root``: the results store, which every worker
+    must see at the same path (default: ``alkit.paths.runs_dir()``). ``log(line)`` prints the
+    dashboard address and failures (default: stderr). Problems found while planning (a budget
+    larger than the pool, missing data) raise ``ValueError`` naming the experiment, before
+    anything is submitted.
+    """
+    from tqdm.auto import tqdm
+
+    from alkit.engine.data import load_dataset
+    from alkit.experiments.config import run
+    from alkit.experiments.store import RunStore
+    from alkit.paths import data_root as resolve_data_root, runs_dir
+
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))  # above the bar, never inside it
+    root = Path(store_root if store_root is not None else runs_dir()).expanduser().resolve()
+    # -- plan: every experiment's task (here on the CPU) and the units run() would compute
+    plans, data_cache, all_units = [], {}, {}
+    for cell in cells:
+        data_root = str(resolve_data_root(cell.settings.get("data_root")).resolve())
+        exp = cell.experiment(data_root=data_root, device="cpu")
+        try:
+            options = exp.resolved().get("data_options", {})
+            key = (exp.dataset, data_root, json.dumps(options, sort_keys=True, default=str))
+            if key not in data_cache:
+                data_cache[key] = load_dataset(exp.dataset, data_root, False, **options)
+            task = exp.build_task(data=data_cache[key])
+            collect = _Collect()
+            try:
+                run(exp, task=task, store_root=root, progress=False, executor=collect)
+            except _Planned:
+                pass
+        except (ValueError, FileNotFoundError, NotADirectoryError, KeyError, pickle.PicklingError) as e:
+            raise ValueError(f"grid experiment {cell.label}: {_one_line(e)}") from None
+        s = exp.resolved()
+        for name in s["strategies"]:
+            cfg = exp.store_config(name, task)
+            for t in range(s["trials"]):
+                all_units[(json.dumps(cfg, sort_keys=True, default=str), t, s["cycles"])] = s["cycles"] + 1
+        worker_settings = dict(cell.settings, data_root=data_root)
+        plans.append((cell, exp, task, collect.units, worker_settings))
+
+    pending: dict = {}  # unit id -> (unit, cell, plan index)
+    for i, (cell, _, _, units, _) in enumerate(plans):
+        for u in units:
+            pending.setdefault(_unit_id(u), (u, cell, i))
+    result = SweepResult(frame=pd.DataFrame(), computed=len(pending), stored=len(all_units) - len(pending))
+    failed: dict = {}
+
+    if pending:
+        total = sum(all_units.values())
+        with contextlib.ExitStack() as stack:
+            if client is None:
+                client, threads = stack.enter_context(_cluster(cells, len(pending), scheduler, slurm, workers))
+            else:
+                threads = None
+            result.dashboard = client.dashboard_link
+            log(f"alkit: sweep: {len(pending)} of {len(all_units)} units to run; Dask dashboard: {client.dashboard_link}")
+            token = uuid.uuid4().hex[:8]
+            payloads, futures = {}, {}
+            for uid, (u, cell, i) in pending.items():
+                _, _, task, _, worker_settings = plans[i]
+                if i not in payloads:
+                    with warnings.catch_warnings():  # "large object in task graph": held once, on purpose
+                        warnings.simplefilter("ignore", UserWarning)
+                        payloads[i] = client.submit(task_payload, pickle.dumps(task), pure=False, priority=10,
+                                                    key=f"alkit-task-e{i}-{token}")
+                cost = getattr(task, "unit_cost", lambda s: 1)(u.strategy)
+                f = client.submit(run_cell, payloads[i], worker_settings, u, threads, pure=False, priority=cost,
+                                  key=f"alkit-unit-{u.strategy}-t{u.trial}-e{i}-{token}")
+                futures[f] = uid
+            stores = {uid: RunStore(str(u.store_root), u.store_config) for uid, (u, _, _) in pending.items()}
+            seen = dict.fromkeys(pending, 0)
+            bar = stack.enter_context(tqdm(total=total, desc="alkit sweep", unit="cycle", disable=not progress,
+                                           smoothing=0))
+            bar.update(total - sum(all_units[uid] for uid in pending))
+            reported_cells = set()
+
+            def poll():
+                for uid, store in stores.items():
+                    u, c = pending[uid][0], seen[uid]
+                    while c <= u.cycles and store.has_cycle(u.trial, c):
+                        c += 1
+                    bar.update(c - seen[uid])
+                    seen[uid] = c
+
+            waiting = set(futures)
+            while waiting:
+                for f in [f for f in waiting if f.done()]:
+                    waiting.discard(f)
+                    uid = futures[f]
+                    u, cell, i = pending[uid]
+                    if f.status == "finished":
+                        continue
+                    exc = f.exception() if f.status == "error" else None
+                    failed[uid] = u
+                    payload = payloads[i]
+                    if payload.status == "error":
+                        if i not in reported_cells:
+                            reported_cells.add(i)
+                            e = payload.exception()
+                            line = (f"alkit: sweep: experiment {cell.label} failed: its task did not reach a "
+                                    f"worker: {type(e).__name__}: {_one_line(e)}")
+                            result.failures.append(line)
+                            log(line)
+                        continue
+                    why = f"{type(exc).__name__}: {_one_line(exc)}" if exc is not None else f"Dask future {f.status}"
+                    line = f"alkit: sweep: unit failed ({cell.label} strategy={u.strategy} trial={u.trial}): {why}"
+                    result.failures.append(line)
+                    log(line)
+                poll()
+                bar.set_postfix_str(f"{len(futures) - len(waiting)}/{len(futures)} units"
+                                    + (f", {len(failed)} failed" if failed else ""))
+                if waiting:
+                    time.sleep(POLL_S)
+            del payloads, futures, waiting
+
+    # -- gather: the same run() as a sequential run, loading from the store
+    failed_ids = set(failed)
+    frames = []
+    for cell, exp, task, _, _ in plans:
+        loader = _LoadStored(len(task.pool_costs()), lambda u: _unit_id(u) in failed_ids)
+        s = exp.resolved()
+        if not any(RunStore(str(root), exp.store_config(n, task)).has_cycle(t, 0)
+                   for n in s["strategies"] for t in range(s["trials"])):
+            continue  # nothing of this experiment got stored (all its units failed at once)
+        df = run(exp, task=task, store_root=root, progress=False, with_selected=True, executor=loader)
+        frames.append(results_frame(exp, df, task))
+    result.frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return result
+
+
+__all__ = ["Cell", "parse_grid", "load_grid", "slurm_options", "sweep", "SweepResult", "results_frame",
+           "run_cell", "task_payload", "stored_records", "SLURM_KEYS", "NOT_IN_GRID"]
