@@ -510,9 +510,18 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None):
     from alkit.experiments.runner import available_cores
 
     n = max(1, min(workers or _default_local_workers(cells), n_pending))
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                      preload=[__name__]) as cluster, Client(cluster) as client:
         yield client, max(1, available_cores() // n)
+
+
+def dask_setup(worker) -> None:
+    """Dask preload of the local cluster's workers: Ctrl-C in a terminal reaches every process of
+    the group; the workers ignore it and this process stops them (one line, no traceback each)."""
+    import signal
+
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, workers=None, progress: bool = True,
