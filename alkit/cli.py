@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     for key in ("initial", "step", "cycles", "epochs", "min_steps", "iterations"):
         d = {**d, key: _recipe_default(key)}
     p = _Parser(prog="python -m alkit", description="alkit: deep active learning, reproduced")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,reproduce,clicks}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,sweep,reproduce,clicks}")
 
     r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv",
                        description="Run an active-learning experiment (strategies x trials) and write "

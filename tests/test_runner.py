@@ -172,3 +172,35 @@ def test_ctrl_c_to_the_process_group_with_workers(tmp_path, delay):
     else:
         left = subprocess.run(["ps", "-o", "pid,args", "-g", str(p.pid)], capture_output=True, text=True).stdout
         pytest.fail(f"processes left running after Ctrl-C:\n{left}")
+
+
+def test_sigkill_of_the_parent_leaves_no_worker_running(tmp_path):
+    """A run killed with SIGKILL cannot clean up; its workers and queue manager end with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "-m", "alkit", "run", "--strategies", "random,entropy", "--initial", "20",
+                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--workers", "2",
+                          "--out", str(tmp_path / "o")], cwd=Path(__file__).resolve().parents[1],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.rglob("cycle*.json")):
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        left = subprocess.run(["ps", "-o", "pid,args", "-g", str(p.pid)], capture_output=True, text=True).stdout
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail(f"processes left running after the parent was killed:\n{left}")

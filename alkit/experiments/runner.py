@@ -22,7 +22,8 @@ import queue as queue_mod
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from alkit.engine.train.common import torch_threads
+# No heavy imports (torch) at module level: a spawned worker imports this module while it unpickles
+# its start-up arguments, before its initializer has set SIGINT aside.
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,25 @@ def _init_worker(threads: int) -> None:
     SIGINT arrives blocked (see :func:`_sigint_blocked`) and is unblocked once it is ignored."""
     import signal
 
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to SIGTERM this process when its parent dies (a SIGKILLed run must not
+    leave workers training on; what they had finished is in the store)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: workers end when their queue closes
+        pass
 
 
 @contextlib.contextmanager
@@ -190,6 +205,8 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
     own = executor is None
     workers = default_workers(task, len(units)) if workers is None else max(1, int(workers))
     try:
+        from alkit.engine.train.common import torch_threads
+
         sink = _CallbackQueue(tick)
         if own and workers == 1:
             with torch_threads(threads_per_worker(task, 1)):
@@ -243,7 +260,12 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     ctx = mp.get_context("spawn")
     own = executor is None
     with _sigint_blocked():
-        manager = ctx.Manager() if own else None
+        manager = None
+        if own:
+            from multiprocessing.managers import SyncManager
+
+            manager = SyncManager(ctx=ctx)
+            manager.start(initializer=_die_with_parent)
         ticks = manager.Queue() if own else None
         if own:
             executor = process_pool(workers, threads_per_worker(task, workers))
@@ -306,5 +328,5 @@ def _stop_workers(executor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker", "torch_threads",
+__all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker",
            "available_cores", "InlineExecutor", "process_pool", "picklable"]

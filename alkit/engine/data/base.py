@@ -74,8 +74,14 @@ def normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) 
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images ``[N, C, H, W]`` in [0, 1] units."""
-    f = x.float().div(255.0)
-    mean = f.mean(dim=(0, 2, 3))
-    std = f.std(dim=(0, 2, 3)).clamp_min(1e-3)
-    return tuple(mean.tolist()), tuple(std.tolist())
+    """Per-channel mean and std of uint8 images ``[N, C, H, W]`` in [0, 1] units.
+
+    Computed in float64 by numpy and rounded to 6 decimals, so the result does not depend on
+    torch's thread count (float32 reductions with 1 and 2 threads differed in the last bit, which
+    changed the data fingerprint and so the results-store key between processes)."""
+    import numpy as np
+
+    f = x.detach().cpu().numpy().astype(np.float64) / 255.0
+    mean = np.round(f.mean(axis=(0, 2, 3)), 6)
+    std = np.round(np.maximum(f.std(axis=(0, 2, 3), ddof=1), 1e-3), 6)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
