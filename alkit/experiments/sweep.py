@@ -23,8 +23,7 @@ records and budget checks are the same code). This process loads the data and bu
 experiment's task (on the CPU) once; the task goes to the workers as plain-pickle bytes, with the
 user strategies it carries, and each unit runs :func:`alkit.experiments.runner.run_unit` on it
 (:func:`run_cell`), writing every finished cycle to the per-cycle results store. Every worker thus
-trains on the very data this process fingerprinted for the store key (loading it again elsewhere
-can differ in the last bit: a dataset's mean depends on torch's thread count). A worker on a GPU
+trains on the very data this process fingerprinted for the store key. A worker on a GPU
 builds the task again from that data on its device. Units whose cycles are all stored already are
 loaded here and never submitted (a finished sweep starts no cluster at all).
 
