@@ -181,8 +181,8 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     strategies = [check_strategy(name, task=kind) for name in s["strategies"]]
     task = task if task is not None else exp.build_task()
     workers = workers if workers is not None else exp.workers
-    if executor is None and workers != 1 and not picklable(task):
-        workers = 1
+    if (executor is not None or workers != 1) and not picklable(task):
+        executor, workers = None, 1  # a closure cannot travel: run in this process
     configs = {name: exp.store_config(name, task) for name in strategies}
     if kind == "classification":
         meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])

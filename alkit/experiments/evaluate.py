@@ -91,9 +91,10 @@ def _scaled(settings: dict, preset: str, trials: int) -> dict:
 
 
 def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=None, progress: bool = True,
-                 device=None):
+                 device=None, executor=None):
     """Run (or load) every cell; one tidy frame with a ``setting`` column. One bar over all
-    cycles; on the CPU all cells share one pool of worker processes (started once)."""
+    cycles; on the CPU all cells share one pool of worker processes (started once), unless an
+    ``executor`` (e.g. :func:`alkit.experiments.runner.cluster_executor`) is given."""
     from tqdm.auto import tqdm
 
     from alkit.experiments.config import Experiment, run
@@ -108,13 +109,15 @@ def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=
                 exp = Experiment(strategies=c.strategies, data_root=data_root, device=device, **c.settings)
                 task = exp.build_task()
                 n = workers or default_workers(task, 10**6)
-                if pool is None and n > 1:
+                if executor is not None:
+                    pool = executor
+                elif pool is None and n > 1:
                     pool = process_pool(n, threads_per_worker(task, n))
                 df = run(exp, task=task, store_root=store_root, progress=False, workers=n, bar=bar,
                                     executor=pool)
                 frames.append(df.assign(setting=c.name))
     finally:
-        if pool is not None:
+        if pool is not None and pool is not executor:
             pool.shutdown(wait=True, cancel_futures=True)
     return pd.concat(frames, ignore_index=True)
 
@@ -270,7 +273,7 @@ def _table_html(t: pd.DataFrame) -> str:
 
 
 def evaluate(strategies, *, preset: str = "default", out, data_root=None, store_root=None, workers=None,
-             trials: int = 3, progress: bool = True, device=None) -> dict:
+             trials: int = 3, progress: bool = True, device=None, executor=None) -> dict:
     """Run the protocol for ``strategies`` (Random is added) and write the report into ``out``.
 
     Returns a dict with the tidy results (``df``) and the verdict tables (``raw``, ``ssl``,
@@ -278,7 +281,7 @@ def evaluate(strategies, *, preset: str = "default", out, data_root=None, store_
     strategies = tuple(dict.fromkeys(("random",) + tuple(strategies)))
     cells = protocol_cells(strategies, preset, data_root, trials)
     df = run_protocol(cells, data_root=data_root, store_root=store_root, workers=workers, progress=progress,
-                      device=device)
+                      device=device, executor=executor)
     result = write_report(df, strategies, Path(out), preset=preset)
     result["df"] = df
     return result

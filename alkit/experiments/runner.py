@@ -93,7 +93,7 @@ def run_unit(task, unit: Unit, ticks=None) -> list[dict]:
                      on_cycle=on_cycle)
 
 
-def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None) -> list[dict]:
+def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None, threads: int | None = None) -> list[dict]:
     """:func:`run_unit` on a task sent as plain ``pickle`` bytes.
 
     multiprocessing's own pickler would move every torch tensor of the task into shared memory
@@ -101,7 +101,13 @@ def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None) -> list[dict]:
     (measured: a task's label array came out scrambled). Plain pickle copies the data instead."""
     import pickle
 
-    return run_unit(pickle.loads(task_bytes), unit, ticks)
+    task = pickle.loads(task_bytes)
+    if threads is None:  # a worker alkit started: its initializer set the threads
+        return run_unit(task, unit, ticks)
+    from alkit.engine.train.common import torch_threads
+
+    with torch_threads(threads):  # a worker someone else started (e.g. a Dask worker)
+        return run_unit(task, unit, ticks)
 
 
 def _init_worker(threads: int) -> None:
@@ -145,6 +151,21 @@ def _sigint_blocked():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def cluster_executor(address: str | None):
+    """A ``concurrent.futures`` executor that runs units on the Dask cluster at ``address``
+    (``tcp://HOST:PORT``; see ``alkit sweep``), or None for an empty address (local worker
+    processes). Pass it as ``executor=`` to :func:`alkit.run` / :func:`alkit.evaluate`; the results
+    store must be on a filesystem every worker sees."""
+    if not address:
+        return None
+    from distributed import Client
+
+    client = Client(address)
+    executor = client.get_executor()
+    executor.client = client  # close it (executor.client.close()) when done; a notebook's ends with it
+    return executor
 
 
 def picklable(obj) -> bool:
@@ -278,8 +299,9 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     try:
         with _sigint_blocked():  # the pool starts its processes on the first submits
+            threads = None if own else getattr(task, "preferred_threads", None)
             for i in order:
-                futures[executor.submit(run_pickled_unit, payload, units[i], ticks)] = i
+                futures[executor.submit(run_pickled_unit, payload, units[i], ticks, threads)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -329,4 +351,4 @@ def _stop_workers(executor) -> None:
 
 
 __all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker",
-           "available_cores", "InlineExecutor", "process_pool", "picklable"]
+           "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]
