@@ -358,7 +358,7 @@ class _Collect:
     def __init__(self):
         self.units = []
 
-    def submit(self, fn, task_bytes, unit, ticks=None):
+    def submit(self, fn, task_bytes, unit, ticks=None, threads=None):
         self.units.append(unit)
         f: Future = Future()
         f.set_exception(_Planned())
@@ -371,7 +371,7 @@ class _LoadStored:
     def __init__(self, pool_size: int, may_be_partial):
         self.pool_size, self.may_be_partial = pool_size, may_be_partial
 
-    def submit(self, fn, task_bytes, unit, ticks=None):
+    def submit(self, fn, task_bytes, unit, ticks=None, threads=None):
         f: Future = Future()
         if not self.may_be_partial(unit):
             f.set_exception(RuntimeError(f"internal error: unit {unit.strategy} trial {unit.trial} was neither "
