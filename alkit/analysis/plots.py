@@ -1,5 +1,8 @@
-"""Plots from saved results: performance curves with mean +- spread over trials, and one
-``savefig`` that writes every figure as PNG and PDF under ``outputs/figures/``."""
+"""Plots from saved results, drawn with seaborn in one slide-readable style (:func:`use_style`):
+performance curves with mean and interval bands over trials (:func:`plot_curves`), the gap to
+Random per cycle (:func:`plot_gap`), the pairwise penalty matrix (:func:`plot_penalty`), and one
+``savefig`` that writes every figure as PNG and PDF under ``outputs/figures/`` (atomically).
+Figures follow Mittal et al., "Parting with Illusions about Deep Active Learning" (Figs. 2-13)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import matplotlib
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget", "ipympl"):
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from alkit.paths import figures_dir  # noqa: E402
 from alkit.analysis.stats import curve_summary  # noqa: E402
@@ -65,12 +69,39 @@ class _StrategyColors(Mapping):
 STRATEGY_COLORS = _StrategyColors()
 
 
-def strategy_label(name: str) -> str:
-    """The strategy's label from the registry (e.g. "ENS-varR"), else ``name`` itself."""
+# Names whose paper spelling is not (or not yet) in the registry.
+_LABELS = {"d-score": "D-score", "random-image-entropy-polygon": "Random-Image-Entropy-Polygon",
+           "random-image-random-polygon": "Random-Image-Random-Polygon"}
+SSL_METHODS = ("uda", "fixmatch", "s4gan")  # ssl values whose curves the paper names SSL-X
+
+
+def strategy_label(name: str, ssl: str | None = None) -> str:
+    """The paper's name of a strategy: the registry's label (e.g. "ENS-varR"), a few fixed spellings
+    ("d-score" -> "D-score", "random-image-entropy-polygon" -> "Random-Image-Entropy-Polygon"), else
+    ``name`` itself; prefixed "SSL-" when ``ssl`` is one of :data:`SSL_METHODS` (paper Sec. 3.2.3)."""
     from alkit.strategies import find_strategy
 
+    name = str(name)
     spec = find_strategy(name)
-    return spec.label if spec is not None else name
+    if name in _LABELS:
+        label = _LABELS[name]
+    else:
+        label = spec.label if spec is not None else name
+    return ("SSL-" + label) if ssl is not None and str(ssl).lower() in SSL_METHODS else label
+
+
+# One style for every figure: readable on a slide (large fonts, light grid, short titles).
+STYLE = dict(context="notebook", style="whitegrid", font_scale=1.15,
+             rc={"axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 9, "figure.dpi": 100,
+                 "axes.titleweight": "bold", "grid.alpha": 0.35})
+
+
+def use_style() -> None:
+    """Apply the kit's seaborn style (:data:`STYLE`) to every later matplotlib figure."""
+    sns.set_theme(**STYLE)
+
+
+use_style()
 
 
 def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "strategy",
@@ -78,8 +109,10 @@ def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "s
                 label=None, title: str | None = None, ylabel: str | None = None, xlabel: str | None = None):
     """Mean curve per ``hue`` (and ``style``) with a shaded band of +-``spread`` ("std" or "sem")
     over trials. ``scale`` multiplies ``y`` (100 -> percent). ``label(hue_value, style_value)``
-    names the lines (default: the paper's strategy names, plus the style value).
-    Returns the axes."""
+    names the lines (default: the paper's strategy names, plus the style value; a ``style`` column
+    ``ssl`` turns into the paper's "SSL-X" names). Lines are drawn by ``seaborn.lineplot`` on the
+    per-x means (:func:`alkit.analysis.stats.curve_summary`); bands are mean +- spread.
+    ``df``: tidy results, one row per (strategy, trial, cycle). Returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     by = [hue] + ([style] if style else [])
@@ -90,18 +123,69 @@ def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "s
         keys = keys if isinstance(keys, tuple) else (keys,)
         hv, sv = keys[0], (str(keys[1]) if style else None)
         part = part.sort_values(x)
-        name = label(hv, sv) if label else strategy_label(str(hv)) + (f" ({sv})" if sv is not None else "")
+        if label:
+            name = label(hv, sv)
+        elif style == "ssl":
+            name = strategy_label(str(hv), sv)
+        else:
+            name = strategy_label(str(hv)) + (f" ({sv})" if sv is not None else "")
         color = STRATEGY_COLORS.get(str(hv))
         ls = dashes[styles.index(sv) % len(dashes)] if style else "-"
         m, s = part["mean"] * scale, part[spread] * scale
-        ax.plot(part[x], m, ls, marker="o", ms=3, color=color, label=name)
-        ax.fill_between(part[x], m - s, m + s, color=ax.lines[-1].get_color(), alpha=0.15, lw=0)
+        n_before = len(ax.lines)
+        sns.lineplot(x=part[x].to_numpy(), y=m.to_numpy(), ax=ax, color=color, label=name, marker="o",
+                     markersize=4, linestyle=ls, errorbar=None)
+        drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
+        ax.fill_between(part[x], m - s, m + s, color=drawn.get_color(), alpha=0.18, lw=0)
     ax.set_xlabel(xlabel or {"n_labelled": "labelled images", "cost": "clicks", "n_clicks": "clicks"}.get(x, x))
     ax.set_ylabel(ylabel or (f"{y} (%)" if scale == 100 else y))
     if title:
         ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9, frameon=False)
+    return ax
+
+
+def plot_gap(per_cycle, *, x: str = "n_labelled", hue: str = "strategy", ax=None, scale: float = 100.0,
+             title: str | None = None, ylabel: str | None = None):
+    """Gap to the reference per cycle with its interval band, one line per ``hue`` value.
+
+    ``per_cycle``: :func:`alkit.analysis.stats.compare_to_reference` with ``at="cycle"`` (columns
+    ``gap``, ``ci_low``, ``ci_high`` — NaN bounds from fewer than 3 trials draw no band) plus an ``x`` column.
+    A dotted zero line marks "as good as Random" (paper Figs. 6-7). Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for hv, part in per_cycle.groupby(hue, sort=False):
+        part = part.sort_values(x)
+        color = STRATEGY_COLORS.get(str(hv))
+        n_before = len(ax.lines)
+        sns.lineplot(x=part[x].to_numpy(), y=(part["gap"] * scale).to_numpy(), ax=ax, color=color,
+                     label=strategy_label(str(hv)), marker="o", markersize=4, errorbar=None)
+        drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
+        if {"ci_low", "ci_high"} <= set(part.columns):
+            ax.fill_between(part[x], part["ci_low"] * scale, part["ci_high"] * scale, color=drawn.get_color(), alpha=0.18, lw=0)
+    ax.axhline(0, color="k", lw=1, ls=":")
+    ax.set_xlabel({"n_labelled": "labelled images", "budget": "clicks"}.get(x, x))
+    ax.set_ylabel(ylabel or ("gap to Random (points)" if scale == 100 else "gap to Random"))
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=9, frameon=False)
+    return ax
+
+
+def plot_penalty(penalty, *, ax=None, title: str | None = "penalty matrix"):
+    """Heatmap of a penalty matrix (:func:`alkit.analysis.stats.penalty_matrix`, strategies x
+    strategies, share of comparisons the row wins, in [0, 1]; NaN left blank), annotated, with the
+    paper's strategy names. Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.5))
+    labels = [strategy_label(str(s)) for s in penalty.index]
+    cols = [strategy_label(str(s)) for s in penalty.columns]
+    sns.heatmap(penalty.to_numpy(float), ax=ax, vmin=0, vmax=1, cmap="Reds", annot=True, fmt=".2f",
+                xticklabels=cols, yticklabels=labels, cbar_kws={"label": "share of wins"}, square=True)
+    ax.set_xlabel("loses to row")
+    ax.set_ylabel("wins")
+    if title:
+        ax.set_title(title)
     return ax
 
 
