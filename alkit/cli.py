@@ -1,4 +1,4 @@
-"""Command line: ``python -m alkit {run,reproduce,clicks}`` (``alkit/__main__.py`` calls :func:`_script`).
+"""Command line: ``python -m alkit {run,evaluate,sweep,reproduce,clicks,student-copies}`` (``alkit/__main__.py`` calls :func:`_script`).
 
 Every argument is checked before any data is loaded or anything is trained (the checks live in
 :mod:`alkit.checks`). Bad input exits with status 2 and one line on stderr,
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     for key in ("initial", "step", "cycles", "epochs", "min_steps", "iterations"):
         d = {**d, key: _recipe_default(key)}
     p = _Parser(prog="python -m alkit", description="alkit: deep active learning, reproduced")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,sweep,reproduce,clicks}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,sweep,reproduce,clicks,student-copies}")
 
     r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv",
                        description="Run an active-learning experiment (strategies x trials) and write "
@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"how many pool images to annotate, >= 1 (default: {CLICKS_DEFAULTS['images']})")
     c.add_argument("--data-root", metavar="DIR", help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
     c.add_argument("--download", action="store_true", help="download VOC if missing (needs internet)")
+
+    sc = sub.add_parser("student-copies", help="write the notebooks with the solution cells blanked to DIR",
+                        description="Write every notebook and solution notebook to DIR with the cells tagged "
+                                    "'solution' blanked and outputs cleared, plus a short README: ready to hand out.")
+    sc.add_argument("dir", metavar="DIR", help="output folder (created if missing)")
     return p
 
 
@@ -554,8 +559,21 @@ def cmd_sweep(a) -> int:
     return 1 if result.failures else 0
 
 
+def cmd_student_copies(a) -> int:
+    """``student-copies DIR``: DIR checked (a folder that can be written) before anything is written."""
+    from alkit import checks as C
+
+    C.writable_dir("DIR", a.dir)
+    _checkpoint()
+    from alkit.teaching import student_copies
+
+    written = student_copies(a.dir)
+    print(f"wrote {len(written)} notebooks with the solution cells blanked to {a.dir}")
+    return 0
+
+
 HANDLERS = {"run": cmd_run, "evaluate": cmd_evaluate, "reproduce": cmd_reproduce, "clicks": cmd_clicks,
-            "sweep": cmd_sweep}
+            "sweep": cmd_sweep, "student-copies": cmd_student_copies}
 
 
 def _parse(parser, argv):

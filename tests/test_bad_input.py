@@ -449,3 +449,11 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path, delay):
     assert proc.returncode in (130, 0), (proc.returncode, err)
     if proc.returncode == 130:
         assert err.strip().splitlines()[-1].startswith("alkit: interrupted"), err
+
+
+def test_student_copies_bad_folder(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    bad(capsys, ["student-copies", str(f)], f"DIR: {f} is a file, not a folder")
+    bad(capsys, ["student-copies", str(f / "sub")], "is a file")
+    assert not (tmp_path / "README.md").exists() and f.read_text() == "x"
