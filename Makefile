@@ -1,13 +1,16 @@
 # alkit — the two commands of the README, plus a few helpers.
 #   make reproduce   set up .venv (first use), then run every notebook on the embedded default
-#   make test        set up .venv (first use), then run all tests (smoke preset for notebooks)
+#   make test        set up .venv (first use), then run all tests (smoke preset for notebooks and solutions)
+#   make test-browser  JupyterLab + Debian's Chromium: an explorer in a real browser (tests/browser)
+#   make lab         JupyterLab on the notebooks (jupyterlab comes from requirements.txt)
+#   make student-copies DIR=handout   the notebooks with the solution cells blanked
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PRESET ?= default
 
-.PHONY: setup reproduce test lab benchmarks clean-outputs
+.PHONY: setup reproduce test test-browser lab student-copies benchmarks clean-outputs
 
 setup: $(STAMP)
 
@@ -22,11 +25,17 @@ reproduce: $(STAMP)
 	$(PY) -m alkit reproduce --preset $(PRESET)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
+
+test-browser: $(STAMP)
+	$(PY) -m pytest -q tests/browser
 
 lab: $(STAMP)
-	$(PY) -m pip install --quiet jupyterlab
-	$(VENV)/bin/jupyter lab notebooks
+	$(PY) -m jupyterlab notebooks
+
+DIR ?= student-copies
+student-copies: $(STAMP)
+	$(PY) -m alkit student-copies $(DIR)
 
 benchmarks: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

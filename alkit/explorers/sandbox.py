@@ -15,7 +15,7 @@ class ALSandbox(Explorer):
 
     State: ``dataset`` (embedded: "digits"), ``strategy``, ``augment`` ("none" | "paper"), ``ssl``
     (bool: UDA on/off), ``initial`` (B_i), ``step`` (B_s), ``cycles``, ``trials``, ``epochs``,
-    ``min_steps`` and ``cycle`` (the cycle whose picks are shown). ``results()`` runs
+    ``min_steps``, ``seed`` and ``cycle`` (the cycle whose picks are shown). ``results()`` runs
     ``alkit.run`` for ``(strategy, "random")`` — finished cycles are loaded from the store, so an
     experiment the notebook already ran costs nothing — with a tqdm progress bar.
     ``store_root``: results store (default: ``outputs/runs``).
@@ -23,11 +23,12 @@ class ALSandbox(Explorer):
 
     def __init__(self, dataset: str = "digits", strategy: str = "entropy", augment: str = "paper", ssl: bool = False,
                  initial: int = 40, step: int = 40, cycles: int = 3, trials: int = 3, epochs: int | None = None,
-                 min_steps: int | None = None, iterations: int | None = None, cycle: int = 1, store_root=None,
-                 executor=None, workers: int | None = None):
+                 min_steps: int | None = None, iterations: int | None = None, cycle: int = 1, seed: int = 0,
+                 data_root: str | None = None, store_root=None, executor=None, workers: int | None = None):
         self.dataset, self.strategy, self.augment, self.ssl = dataset, strategy, augment, bool(ssl)
         self.initial, self.step, self.cycles, self.trials = int(initial), int(step), int(cycles), int(trials)
         self.epochs, self.min_steps, self.iterations, self.cycle = epochs, min_steps, iterations, int(cycle)
+        self.seed, self.data_root = int(seed), data_root
         self.store_root, self.executor, self.workers = store_root, executor, workers
         self._cache: dict = {}
         self._data = None
@@ -38,7 +39,7 @@ class ALSandbox(Explorer):
 
         fields = dict(dataset=self.dataset, strategies=tuple(dict.fromkeys((self.strategy, "random"))),
                       augment=self.augment, initial=self.initial, step=self.step, cycles=self.cycles,
-                      trials=self.trials, workers=self.workers)
+                      trials=self.trials, seed=self.seed, data_root=self.data_root, workers=self.workers)
         if self.ssl:
             fields.update(ssl="uda", iterations=self.iterations)
         else:
@@ -61,7 +62,7 @@ class ALSandbox(Explorer):
         if self._data is None or self._data.name != self.dataset:
             from alkit.engine.data import load_dataset
 
-            self._data = load_dataset(self.dataset)
+            self._data = load_dataset(self.dataset, root=self.data_root)
         return self._data
 
     def picks(self) -> np.ndarray:

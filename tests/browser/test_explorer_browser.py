@@ -1,0 +1,144 @@
+"""A real browser: JupyterLab runs headless on 127.0.0.1 (free port, token), Debian's Chromium opens a
+notebook with the click explorer (driven by Selenium + /usr/bin/chromedriver, no browser download),
+runs it, moves the tolerance slider and checks that the explorer's output changes. A screenshot is
+saved to outputs/browser/explorer.png. Run with ``make test-browser`` (``make test`` leaves this folder
+out). Every wait is bounded; the server is killed in a ``finally``."""
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from alkit.paths import REPO_ROOT
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOT = REPO_ROOT / "outputs" / "browser" / "explorer.png"
+
+pytestmark = [
+    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                       reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def explorer_notebook(folder: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from alkit.engine.data import load_dataset\n"
+        "from alkit.explorers import ClickExplorer\n"
+        "data = load_dataset('shapes', n_train=4, n_val=0)\n"
+        "clicker = ClickExplorer(data, index=1, tolerance=0.0)\n"
+        "clicker.widget()")]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    path = folder / "explorer.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def wait_http(url: str, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s")
+
+
+def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    explorer_notebook(tmp_path)
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt")}
+    log = open(tmp_path / "lab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    driver = None
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", 90)
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                     f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,1000"):
+            opts.add_argument(flag)
+        driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=opts)
+        driver.set_page_load_timeout(90)
+        driver.set_script_timeout(60)
+        driver.get(f"http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}")
+        wait = WebDriverWait(driver, 120, poll_frequency=0.5)
+        wait.until(lambda d: d.execute_script(
+            "return !!(window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected')"))
+        driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        summary = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()]
+        wait.until(lambda d: summary(d) and "clicks" in summary(d)[0])
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img, .jp-OutputArea-output img"))
+        before = summary(driver)[0]
+        img_before = driver.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src")
+        assert "tolerance 0 px" in before, before
+
+        handle = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")[0]
+        handle.click()
+        for _ in range(12):  # step 0.5 px per key: tolerance 0 -> 6 px
+            handle.send_keys(Keys.ARROW_RIGHT)
+        try:
+            WebDriverWait(driver, 30, poll_frequency=0.5).until(lambda d: summary(d) and summary(d)[0] != before)
+        except Exception:  # fall back on the slider's editable readout
+            readout = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .widget-readout, .widget-readout")[0]
+            readout.click()
+            readout.send_keys(Keys.CONTROL, "a")
+            readout.send_keys("6", Keys.ENTER)
+            WebDriverWait(driver, 60, poll_frequency=0.5).until(lambda d: summary(d) and summary(d)[0] != before)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")
+                   and d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src") != img_before)
+        after = summary(driver)[0]
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOT))
+        clicks = lambda text: int(text.split(" clicks")[0].rsplit(" ", 1)[-1])
+        assert "tolerance 0 px" not in after, after
+        assert clicks(after) < clicks(before), (before, after)  # a coarser polygon: fewer clicks
+    finally:
+        if driver is not None:
+            try:
+                driver.quit()
+            except Exception:
+                pass
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            server.wait(timeout=10)
+        log.close()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
