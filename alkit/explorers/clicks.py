@@ -58,7 +58,7 @@ class ClickExplorer(Explorer):
                 closed = np.vstack([ring, ring[:1]])
                 axes[0].plot(closed[:, 0], closed[:, 1], "-", color="yellow", lw=1.2)
                 axes[0].plot(ring[:, 0], ring[:, 1], "o", color="red", ms=2.5)
-        axes[0].set_title(f"{s['clicks']} clicks")
+        axes[0].set_title(f"{self.tolerance:g} px: {s['clicks']} clicks")
         k = self.data.num_classes
         axes[1].imshow(np.where(self._mask() == self.data.ignore_index, 0, self._mask()), vmin=0, vmax=k, cmap="tab20")
         axes[1].set_title("true mask")
@@ -66,7 +66,6 @@ class ClickExplorer(Explorer):
         axes[2].set_title(f"polygons: IoU {100 * s['iou']:.1f} %")
         for ax in axes:
             ax.axis("off")
-        fig.suptitle(f"tolerance {self.tolerance:g} px")
         fig.tight_layout()
         return fig
 

@@ -49,7 +49,7 @@ def explorer_notebook(folder: Path) -> Path:
     return path
 
 
-def wait_http(url: str, timeout: float) -> None:
+def wait_http(url: str, timeout: float, log: Path) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -58,7 +58,8 @@ def wait_http(url: str, timeout: float) -> None:
                     return
         except OSError:
             time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s")
+    tail = log.read_text()[-2000:] if log.exists() else ""
+    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s; its log ends:\n{tail}")
 
 
 def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
@@ -75,11 +76,11 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.disable_check_xsrf=False", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     driver = None
     try:
-        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", 90)
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", 90, tmp_path / "lab.log")
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
         for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
