@@ -17,8 +17,9 @@ MARKDOWN_BLANK = "*Your answer here.*"
 README = """# alkit notebooks — student copies
 
 These are the course notebooks of alkit (a reproduction of "Parting with Illusions about Deep Active
-Learning", Mittal et al.). The worked solutions are blanked: cells that read `{code}` or `{md}`
-are yours to fill in. The exercise notebooks are in `solutions/` next to the lecture notebooks.
+Learning", Mittal et al.). Each notebook ends with exercises (cells `# your turn`); `solutions/` holds
+one notebook per lecture notebook with the exercises again, the worked answers blanked: cells that
+read `{code}` or `{md}` are yours to fill in.
 
 Run them from a clone of the alkit repository with `make lab` (JupyterLab), or copy them into its
 `notebooks/` folder so that the relative paths (`params/`, `../outputs`) resolve.
