@@ -50,7 +50,9 @@ def test_explorer_rejects_unknown_settings(shapes):
 def test_widget_redraws_on_a_control_change(shapes):
     ex = ClickExplorer(shapes, tolerance=0.0)
     box = ex.widget()
-    summary = box.children[2]
+    import ipywidgets as w
+
+    summary = next(c for c in box.children if isinstance(c, w.HTML))
     first = summary.value
     ex_slider = box.children[0].children[0]
     ex_slider.value = 8.0

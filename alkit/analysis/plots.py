@@ -146,12 +146,13 @@ def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "s
 
 
 def plot_gap(per_cycle, *, x: str = "n_labelled", hue: str = "strategy", ax=None, scale: float = 100.0,
-             title: str | None = None, ylabel: str | None = None):
+             title: str | None = None, ylabel: str | None = None, ssl: str | None = None):
     """Gap to the reference per cycle with its interval band, one line per ``hue`` value.
 
     ``per_cycle``: :func:`alkit.analysis.stats.compare_to_reference` with ``at="cycle"`` (columns
     ``gap``, ``ci_low``, ``ci_high`` — NaN bounds from fewer than 3 trials draw no band) plus an ``x`` column.
-    A dotted zero line marks "as good as Random" (paper Figs. 6-7). Returns the axes."""
+    A dotted zero line marks "as good as Random" (paper Figs. 6-7); ``ssl`` names the lines "SSL-X"
+    (:func:`strategy_label`). Returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for hv, part in per_cycle.groupby(hue, sort=False):
@@ -159,7 +160,7 @@ def plot_gap(per_cycle, *, x: str = "n_labelled", hue: str = "strategy", ax=None
         color = STRATEGY_COLORS.get(str(hv))
         n_before = len(ax.lines)
         sns.lineplot(x=part[x].to_numpy(), y=(part["gap"] * scale).to_numpy(), ax=ax, color=color,
-                     label=strategy_label(str(hv)), marker="o", markersize=4, errorbar=None)
+                     label=strategy_label(str(hv), ssl), marker="o", markersize=4, errorbar=None)
         drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
         if {"ci_low", "ci_high"} <= set(part.columns):
             ax.fill_between(part[x], part["ci_low"] * scale, part["ci_high"] * scale, color=drawn.get_color(), alpha=0.18, lw=0)
@@ -181,9 +182,9 @@ def plot_penalty(penalty, *, ax=None, title: str | None = "penalty matrix"):
     labels = [strategy_label(str(s)) for s in penalty.index]
     cols = [strategy_label(str(s)) for s in penalty.columns]
     sns.heatmap(penalty.to_numpy(float), ax=ax, vmin=0, vmax=1, cmap="Reds", annot=True, fmt=".2f",
-                xticklabels=cols, yticklabels=labels, cbar_kws={"label": "share of wins"}, square=True)
-    ax.set_xlabel("loses to row")
-    ax.set_ylabel("wins")
+                xticklabels=cols, yticklabels=labels, cbar_kws={"label": "share of comparisons won"}, square=True)
+    ax.set_xlabel("worse (column)")
+    ax.set_ylabel("better (row)")
     if title:
         ax.set_title(title)
     return ax

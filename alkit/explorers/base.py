@@ -32,7 +32,8 @@ class Explorer:
         raise NotImplementedError
 
     def widget(self):
-        """ipywidgets box: the controls, a summary line and the figure, redrawn on every change."""
+        """ipywidgets box: the controls (rows of up to 4), a summary line (CSS class ``alkit-summary``)
+        and the figure, redrawn on every change."""
         import ipywidgets as w
         from IPython.display import display
 
@@ -59,7 +60,9 @@ class Explorer:
                 redraw()
             ctrl.observe(on_change, "value")
         redraw()
-        return w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), text, out])
+        ctrls = list(controls.values())
+        rows = [w.HBox(ctrls[i:i + 4]) for i in range(0, len(ctrls), 4)]
+        return w.VBox([*rows, text, out])
 
     def show(self):
         """Display the widget (JupyterLab) — in a headless run its state is printed as well."""

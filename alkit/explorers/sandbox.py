@@ -121,10 +121,13 @@ class ALSandbox(Explorer):
         import ipywidgets as w
         from alkit.strategies import strategy_names
 
-        return {"strategy": w.Dropdown(options=[s for s in strategy_names("classification") if s != "random"],
+        return {"dataset": w.Dropdown(options=["digits"], value=self.dataset, description="dataset"),
+                "strategy": w.Dropdown(options=[s for s in strategy_names("classification") if s != "random"],
                                        value=self.strategy, description="strategy"),
                 "augment": w.Dropdown(options=["none", "paper"], value=self.augment, description="augment"),
                 "ssl": w.Checkbox(value=self.ssl, description="SSL (UDA)"),
+                "initial": w.IntSlider(value=self.initial, min=10, max=200, step=10, description="budget B_i",
+                                       continuous_update=False),
                 "step": w.IntSlider(value=self.step, min=10, max=200, step=10, description="budget B_s",
                                     continuous_update=False),
                 "cycles": w.IntSlider(value=self.cycles, min=1, max=8, description="cycles", continuous_update=False),
