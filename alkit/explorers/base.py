@@ -23,12 +23,15 @@ class Explorer:
         """Hook: called after ``set`` with the changed values."""
 
     def controls(self) -> dict:
+        """``{state attribute: ipywidget}``; each change calls ``set`` and redraws."""
         raise NotImplementedError
 
     def render(self, fig=None):
+        """Draw the current state into ``fig`` (default: a new figure); returns the figure."""
         raise NotImplementedError
 
     def summary(self) -> str:
+        """The numbers shown, as one line of text."""
         raise NotImplementedError
 
     def widget(self):

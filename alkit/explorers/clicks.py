@@ -43,6 +43,7 @@ class ClickExplorer(Explorer):
         return dict(polygons=polys, clicks=sum(p.clicks for p in polys), iou=iou, approx=approx)
 
     def summary(self) -> str:
+        """One line: polygons, clicks and IoU at the current tolerance."""
         s = self.state()
         return (f"image {self.index}, tolerance {self.tolerance:g} px: {len(s['polygons'])} polygons, "
                 f"{s['clicks']} clicks, IoU of the approximated mask {100 * s['iou']:.1f} %")
@@ -70,6 +71,7 @@ class ClickExplorer(Explorer):
         return fig
 
     def controls(self) -> dict:
+        """``{state attribute: ipywidget}`` for :meth:`widget`."""
         import ipywidgets as w
 
         return {"tolerance": w.FloatSlider(value=self.tolerance, min=0, max=self.max_tolerance, step=0.5,

@@ -66,6 +66,7 @@ class PoolInspector(Explorer):
         return out
 
     def summary(self) -> str:
+        """One line: how many items are labelled and how they spread over the classes."""
         at = self.picked_at()
         labels = self.data.train_y.numpy()[at >= 0]
         counts = np.bincount(labels, minlength=len(self.data.classes))
@@ -93,6 +94,7 @@ class PoolInspector(Explorer):
         return fig
 
     def controls(self) -> dict:
+        """``{state attribute: ipywidget}`` for :meth:`widget`."""
         import ipywidgets as w
 
         return {"strategy": w.Dropdown(options=sorted(self.df.strategy.unique()), value=self.strategy, description="strategy"),

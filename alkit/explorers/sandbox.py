@@ -77,6 +77,7 @@ class ALSandbox(Explorer):
         return np.bincount(labels[self.picks()], minlength=len(self.data().classes))
 
     def summary(self) -> str:
+        """One line: final accuracy against Random and the picks of ``cycle``."""
         from alkit.analysis.plots import strategy_label
 
         df = self.results()
@@ -118,6 +119,7 @@ class ALSandbox(Explorer):
         return fig
 
     def controls(self) -> dict:
+        """``{state attribute: ipywidget}`` for :meth:`widget`."""
         import ipywidgets as w
         from alkit.strategies import strategy_names
 
