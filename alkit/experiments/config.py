@@ -23,7 +23,8 @@ from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F4
 RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
 CLASSIFICATION_ONLY = ("augment", "ssl", "min_steps", "iterations", "unlabelled_batch", "regime")
-SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview")
+SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview", "labeling",
+                     "polygon_strategy")
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Experiment:
     threshold: float | None = None  # normalised-entropy threshold of Entropy / ENS-ent
     data_options: dict = field(default_factory=dict)
     preview: int = 0
+    labeling: str = "image"  # "image" | "polygon" (Sec. 4.4.2: random images, single polygons)
+    polygon_strategy: str | None = None  # with labeling="polygon": "entropy" (default) | "random"
     # runtime only
     data_root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
@@ -97,6 +100,11 @@ class Experiment:
         out["strategies"] = tuple(out["strategies"])
         if kind == "segmentation":
             out["data_options"] = dict(sorted(self.data_options.items()))
+            _check_labeling(self.labeling, self.polygon_strategy)
+            if self.labeling == "polygon" and out["polygon_strategy"] is None:
+                out["polygon_strategy"] = "entropy"
+        elif self.labeling != "image" or self.polygon_strategy is not None:
+            raise ValueError("labeling and polygon_strategy apply only to segmentation datasets")
         return out
 
     def build_task(self, data=None, progress: bool = False):
@@ -116,10 +124,15 @@ class Experiment:
                                       ensemble_size=s["ensemble_size"], device=self.device)
         from alkit.tasks.segmentation import SegmentationTask
 
-        return SegmentationTask(data, tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
-                                epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
-                                threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
-                                device=self.device, progress=progress)
+        kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
+                  epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
+                  threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
+                  device=self.device, progress=progress)
+        if s["labeling"] == "polygon":
+            from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
+
+            return PolygonSegmentationTask(data, polygon_strategy=s["polygon_strategy"], **kw)
+        return SegmentationTask(data, **kw)
 
     def store_config(self, strategy: str, task) -> dict:
         """What determines one strategy's results (its results-store key): the resolved settings
@@ -140,7 +153,9 @@ class Experiment:
         else:
             cfg.update(tolerance=task.tolerance, pretrained=task.pretrained, lr=task.lr, epochs=task.epochs,
                        crop=task.crop_size, scale=list(task.scale_range), head_lr_mult=task.head_lr_mult)
-            if strategy == "random":
+            if cfg["labeling"] == "image":  # image-level keys as before polygon-level labelling existed
+                cfg.pop("labeling"), cfg.pop("polygon_strategy")
+            if strategy == "random" and cfg.get("polygon_strategy") != "entropy":
                 cfg.pop("threshold")
             if spec.trains == "lossnet":
                 cfg["ll_weight"] = task.ll_weight
@@ -190,14 +205,52 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     else:
         meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
         metric, desc = "miou", f"{exp.dataset} (clicks)"
+        if s["labeling"] == "polygon":
+            _check_polygon_run(s, strategies, task)
+            meta.update(labeling="polygon", polygon_strategy=s["polygon_strategy"])
+            desc = f"{exp.dataset} (clicks, {s['polygon_strategy']} polygons)"
     records = run_grid(task, strategies, trials=s["trials"], initial=s["initial"], step=s["step"],
                        cycles=s["cycles"], seed=s["seed"],
                        store_root=store_root if store_root is not None else runs_dir(),
                        store_config_for=configs.get, meta=meta, metric=metric, desc=desc, progress=progress,
                        workers=workers, executor=executor, bar=bar)
     df = records_frame(records, with_selected=with_selected)
-    if kind == "segmentation":
+    if kind == "segmentation" and s["labeling"] == "polygon":
+        from alkit.tasks.polygon_segmentation import polygon_run_name
+
+        # items = whole images (cycle 0) + single polygons; n_images (images with any label) comes from the task
+        df = df.rename(columns={"n_labelled": "n_items", "cost": "n_clicks"})
+        df["strategy"] = [polygon_run_name(name, s["polygon_strategy"]) for name in df["strategy"]]
+        df.insert(df.columns.get_loc("n_clicks"), "budget", s["initial"] + s["step"] * df["cycle"])
+    elif kind == "segmentation":
         df = df.rename(columns={"n_labelled": "n_images", "cost": "n_clicks"})
         df.insert(df.columns.get_loc("n_clicks"), "budget", s["initial"] + s["step"] * df["cycle"])
     return df
 
+
+
+def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:
+    """``ValueError`` for a labelling regime or polygon strategy alkit does not know, or a polygon
+    strategy without polygon-level labelling."""
+    from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
+
+    if labeling not in LABELINGS:
+        raise ValueError(f"unknown labeling {labeling!r}; choose from {', '.join(LABELINGS)}")
+    if polygon_strategy is not None:
+        if labeling != "polygon":
+            raise ValueError("polygon_strategy applies only to labeling='polygon'")
+        if polygon_strategy not in POLYGON_STRATEGIES:
+            raise ValueError(f"unknown polygon_strategy {polygon_strategy!r}; "
+                             f"choose from {', '.join(POLYGON_STRATEGIES)}")
+
+
+def _check_polygon_run(s: dict, strategies, task) -> None:
+    """Polygon-level runs pick images at random (paper Sec. 4.4.2) and cannot spend more clicks
+    than labelling every pool image once."""
+    if list(strategies) != ["random"]:
+        raise ValueError(f"labeling='polygon' picks images at random: strategies must be ('random',), "
+                         f"got {tuple(strategies)}")
+    need = s["initial"] + s["step"] * s["cycles"]
+    if need > task.max_spend():
+        raise ValueError(f"budget {s['initial']:g} + {s['cycles']} x {s['step']:g} = {need:g} exceeds the pool of "
+                         f"{task.name} (total cost {task.max_spend():g})")
