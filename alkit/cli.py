@@ -11,7 +11,9 @@ Every argument is checked before any data is loaded or anything is trained (the 
 * flags that do not apply: ``--regime``/``--augment``/``--ssl``/``--iterations``/``--min-steps``
   on a segmentation dataset, ``--tolerance`` on a classification dataset, ``--iterations``
   without ``--ssl uda``, ``--epochs``/``--min-steps`` with it, ``--initial``/``--step``/``--cycles``
-  with ``--regime`` (which sets them);
+  with ``--regime`` (which sets them), ``--labeling``/``--polygon-strategy`` on a classification
+  dataset, ``--polygon-strategy`` without ``--labeling polygon``, a strategy other than ``random``
+  with it (polygon-level labelling picks images at random, paper Sec. 4.4.2);
 * ``--device cuda`` on a machine without a CUDA GPU;
 * an output folder (``--out``, ``--runs-dir``, ``--output-dir``, ``$ALKIT_OUTPUTS``) that is a
   file or cannot be created or written (checked by writing a probe file);
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tolerance", metavar="PX",
                    help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
                         "(default: 2 on shapes, 10 on VOC/folders)")
+    r.add_argument("--labeling", metavar="NAME",
+                   help="segmentation: image | polygon; polygon = after the initial whole images, random images "
+                        "and single polygons in them, paper Sec. 4.4.2 (default: image)")
+    r.add_argument("--polygon-strategy", metavar="NAME",
+                   help="with --labeling polygon: entropy | random, which polygon of a random image is "
+                        "labelled (default: entropy)")
     r.add_argument("--runs-dir", metavar="DIR",
                    help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
     r.add_argument("--strategy-file", action="append", metavar="PATH",
@@ -267,6 +275,21 @@ def check_run(a) -> argparse.Namespace:
     else:
         C.not_given({"--tolerance": a.tolerance},
                     f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
+        C.not_given({"--labeling": a.labeling, "--polygon-strategy": a.polygon_strategy},
+                    f"to classification datasets ({dataset}): polygon-level labelling is for segmentation")
+    labeling = polygon_strategy = None
+    if seg:  # polygon-level labelling (paper Sec. 4.4.2)
+        from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
+
+        labeling = C.choice("--labeling", "labeling", a.labeling if a.labeling is not None else "image", LABELINGS)
+        if labeling == "polygon":
+            polygon_strategy = C.choice("--polygon-strategy", "polygon strategy", a.polygon_strategy or "entropy",
+                                        POLYGON_STRATEGIES)
+            if a.strategies is not None and [t.strip() for t in a.strategies.split(",")] != ["random"]:
+                raise C.UsageError("--strategies: --labeling polygon picks images at random; give --strategies "
+                                   "random or leave it out")
+        else:
+            C.not_given({"--polygon-strategy": a.polygon_strategy}, "without --labeling polygon")
     v = dict(vars(a))
     for k, default in RUN_DEFAULTS.items():
         if v.get(k) is None:
@@ -278,6 +301,8 @@ def check_run(a) -> argparse.Namespace:
     task, other = ("segmentation", "classification") if seg else ("classification", "segmentation")
     names, other_names = _strategy_names(task), _strategy_names(other)
     text = a.strategies if a.strategies is not None else ",".join(default_strategies(task))
+    if labeling == "polygon":
+        text = "random"
     for n in (t.strip() for t in text.split(",")):
         if n and n not in names and n in other_names:
             raise C.UsageError(f"--strategies: {n!r} is a {other} strategy; choose from {', '.join(names)} "
@@ -344,6 +369,7 @@ def check_run(a) -> argparse.Namespace:
 
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
     v["segmentation"] = seg
+    v["labeling"], v["polygon_strategy"] = labeling, polygon_strategy
     return argparse.Namespace(**v)
 
 
@@ -355,7 +381,7 @@ def experiment_settings(a) -> dict:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
     keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
-    keys += ["tolerance"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    keys += ["tolerance", "labeling", "polygon_strategy"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
     return {k: getattr(a, k) for k in keys}
 
 

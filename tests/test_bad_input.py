@@ -449,3 +449,36 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path, delay):
     assert proc.returncode in (130, 0), (proc.returncode, err)
     if proc.returncode == 130:
         assert err.strip().splitlines()[-1].startswith("alkit: interrupted"), err
+
+
+# -- polygon-level labelling (paper Sec. 4.4.2) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset", "shapes", "--labeling", "polygn"], "--labeling: unknown labeling 'polygn' (did you mean 'polygon'?)"),
+    (["--dataset", "shapes", "--polygon-strategy", "entropy"], "--polygon-strategy does not apply without --labeling polygon"),
+    (["--dataset", "shapes", "--labeling", "image", "--polygon-strategy", "random"],
+     "--polygon-strategy does not apply without --labeling polygon"),
+    (["--dataset", "shapes", "--labeling", "polygon", "--polygon-strategy", "entropi"],
+     "--polygon-strategy: unknown polygon strategy 'entropi' (did you mean 'entropy'?)"),
+    (["--dataset", "shapes", "--labeling", "polygon", "--strategies", "entropy"],
+     "--strategies: --labeling polygon picks images at random"),
+    (["--labeling", "polygon"], "--labeling does not apply to classification datasets"),
+    (["--dataset", "cifar10", "--polygon-strategy", "random"], "--polygon-strategy does not apply to classification"),
+])
+def test_bad_polygon_labeling_flags(tmp_path, capsys, no_compute, args, needle):
+    bad(capsys, run(tmp_path, *args), needle)
+
+
+def test_polygon_labeling_reaches_the_experiment(tmp_path, capsys, monkeypatch):
+    import alkit.experiments.config
+
+    seen = _capture(monkeypatch, alkit.experiments.config, "run")
+    assert cli.main(run(tmp_path, "--dataset", "shapes", "--labeling", "polygon", "--workers", "1")) == 0
+    r = seen["exp"].resolved()
+    assert (r["labeling"], r["polygon_strategy"], r["strategies"]) == ("polygon", "entropy", ("random",))
+    assert cli.main(run(tmp_path, "--dataset", "shapes", "--labeling", "polygon", "--polygon-strategy", "random",
+                        "--strategies", "random")) == 0
+    assert seen["exp"].resolved()["polygon_strategy"] == "random"
+    assert cli.main(run(tmp_path, "--dataset", "shapes")) == 0
+    assert seen["exp"].resolved()["labeling"] == "image"
