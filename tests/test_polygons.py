@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from alkit.protocol.annotation import annotate
-from alkit.protocol.polygons import (IGNORED, NO_OWNER, PolygonPool, labels_from_owner, owner_map,
-                                     polygon_entropy_area, polygon_order)
+from alkit.protocol.polygons import (IGNORED, NO_OWNER, PolygonPool, labels_from_owner, polygon_entropy_area,
+                                     polygon_order, polygon_pixels)
 from alkit.protocol.pool import take_within_budget
 
 
@@ -160,6 +160,7 @@ def test_partial_masks_ignore_unlabelled_pixels_in_the_loss():
 
 def test_tiny_polygon_run_respects_the_budget_and_never_repeats(tmp_path):
     from alkit.experiments.config import Experiment, run
+    from alkit.tasks.polygon_segmentation import query_panels
 
     exp = Experiment(dataset="shapes", labeling="polygon", strategies=("random",), trials=1, initial=120, step=60,
                      cycles=1, epochs=1, data_options=dict(n_train=60, n_val=20), workers=1)
@@ -176,6 +177,31 @@ def test_tiny_polygon_run_respects_the_budget_and_never_repeats(tmp_path):
     done = {i for i in first}
     assert not any(task.pool.locate(k)[0] in done for k in second)  # no polygon of a complete image
     assert df["n_clicks"].iloc[1] == costs[first].sum() + costs[second].sum()
+    # training masks: whole images as annotated, polygon-labelled ones ignore every other pixel
+    images, masks = task.training_masks(np.concatenate([first, second]))
+    for i in images:
+        items = [k for k in second if task.pool.locate(k)[0] == i]
+        if i in done or len(items) == len(task.pool.polygons[i]):
+            assert torch.equal(masks[i], task.approx_masks[i])
+        else:
+            inside = np.any([polygon_pixels(task, k) for k in items], axis=0)
+            m = masks[i].numpy()
+            assert (m[~inside] == 255).all() and (m[inside] == task.approx_masks[i].numpy()[inside]).all()
+    partial = [i for i in images if i not in done and 0 < sum(task.pool.locate(k)[0] == i for k in second)
+               < len(task.pool.polygons[i])]
+    assert partial  # the run did label some images only in part
+    # Fig. 14: the re-trained query model saw the picked polygon as its image's most uncertain one
+    panels = query_panels(task, df, trial=0, cycle=0, seed=exp.seed, n=2)
+    assert [p["item"] for p in panels] == list(second[:2])
+    for p in panels:
+        i, j = task.pool.locate(p["item"])
+        assert p["image"].shape == (64, 64, 3) and p["entropy"].shape == (64, 64)
+        area = polygon_entropy_area(p["entropy"], task.pool.owners[i], len(task.pool.polygons[i]), 0.6)
+        assert area[j] == area.max() and p["polygon"].sum() >= (task.pool.owners[i] == j).sum()
+    # a second run loads every cycle from the store (nothing retrained)
+    task.fit = None
+    again = run(exp, task=task, store_root=tmp_path, progress=False, with_selected=True)
+    assert again.drop(columns="seconds").equals(df.drop(columns="seconds"))
     # the store key separates polygon strategies and image-level runs
     key = exp.store_config("random", task)
     assert key["labeling"] == "polygon" and key["polygon_strategy"] == "entropy" and "threshold" in key
