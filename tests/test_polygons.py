@@ -212,7 +212,7 @@ def test_tiny_polygon_run_respects_the_budget_and_never_repeats(tmp_path):
 
 
 def test_polygon_settings_are_checked():
-    from alkit.experiments.config import Experiment
+    from alkit.experiments.config import Experiment, run
 
     with pytest.raises(ValueError, match="polygon_strategy applies only"):
         Experiment(dataset="shapes", polygon_strategy="entropy").resolved()
@@ -223,4 +223,15 @@ def test_polygon_settings_are_checked():
     with pytest.raises(ValueError, match="only to segmentation"):
         Experiment(dataset="digits", labeling="polygon").resolved()
     assert Experiment(dataset="shapes", labeling="polygon").resolved()["polygon_strategy"] == "entropy"
+    with pytest.raises(ValueError, match="picks images at random"):
+        Experiment(dataset="shapes", labeling="polygon", strategies=("random", "entropy")).resolved()
+    r = Experiment(dataset="shapes", labeling="polygon").resolved()
+    assert r["strategies"] == ("random",)
+    # the pool's items cost twice its images (whole images + their polygons): budgets stay within the images
+    small = Experiment(dataset="shapes", labeling="polygon", data_options=dict(n_train=30, n_val=5))
+    task = small.build_task()
+    assert task.pool_costs().sum() == 2 * task.max_spend()
+    small.initial, small.step, small.cycles = 100, task.max_spend(), 1
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        run(small, task=task, progress=False)
     assert not math.isnan(Experiment(dataset="shapes").resolved()["tolerance"])

@@ -96,11 +96,15 @@ class Experiment:
         if out["strategies"] is None:
             from alkit.strategies import default_strategies
 
-            out["strategies"] = default_strategies(kind)
+            polygons = kind == "segmentation" and self.labeling == "polygon"
+            out["strategies"] = ("random",) if polygons else default_strategies(kind)
         out["strategies"] = tuple(out["strategies"])
         if kind == "segmentation":
             out["data_options"] = dict(sorted(self.data_options.items()))
             _check_labeling(self.labeling, self.polygon_strategy)
+            if self.labeling == "polygon" and out["strategies"] != ("random",):
+                raise ValueError(f"labeling='polygon' picks images at random: strategies must be ('random',), "
+                                 f"got {out['strategies']}")
             if self.labeling == "polygon" and out["polygon_strategy"] is None:
                 out["polygon_strategy"] = "entropy"
         elif self.labeling != "image" or self.polygon_strategy is not None:
@@ -206,7 +210,7 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
         meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
         metric, desc = "miou", f"{exp.dataset} (clicks)"
         if s["labeling"] == "polygon":
-            _check_polygon_run(s, strategies, task)
+            _check_polygon_run(s, task)
             meta.update(labeling="polygon", polygon_strategy=s["polygon_strategy"])
             desc = f"{exp.dataset} (clicks, {s['polygon_strategy']} polygons)"
     records = run_grid(task, strategies, trials=s["trials"], initial=s["initial"], step=s["step"],
@@ -244,12 +248,8 @@ def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:
                              f"choose from {', '.join(POLYGON_STRATEGIES)}")
 
 
-def _check_polygon_run(s: dict, strategies, task) -> None:
-    """Polygon-level runs pick images at random (paper Sec. 4.4.2) and cannot spend more clicks
-    than labelling every pool image once."""
-    if list(strategies) != ["random"]:
-        raise ValueError(f"labeling='polygon' picks images at random: strategies must be ('random',), "
-                         f"got {tuple(strategies)}")
+def _check_polygon_run(s: dict, task) -> None:
+    """A polygon-level run cannot spend more clicks than labelling every pool image once."""
     need = s["initial"] + s["step"] * s["cycles"]
     if need > task.max_spend():
         raise ValueError(f"budget {s['initial']:g} + {s['cycles']} x {s['step']:g} = {need:g} exceeds the pool of "
