@@ -160,13 +160,16 @@ def test_partial_masks_ignore_unlabelled_pixels_in_the_loss():
 
 def test_tiny_polygon_run_respects_the_budget_and_never_repeats(tmp_path):
     from alkit.experiments.config import Experiment, run
-    from alkit.tasks.polygon_segmentation import query_panels
+    from alkit.tasks.polygon_segmentation import polygon_run_label, query_panels
 
     exp = Experiment(dataset="shapes", labeling="polygon", strategies=("random",), trials=1, initial=120, step=60,
                      cycles=1, epochs=1, data_options=dict(n_train=60, n_val=20), workers=1)
     task = exp.build_task()
     df = run(exp, task=task, store_root=tmp_path, progress=False, with_selected=True)
     assert df["strategy"].unique().tolist() == ["random-image-entropy-polygon"]
+    assert polygon_run_label("random-image-entropy-polygon") == "Random-Image-Entropy-Polygon"
+    assert polygon_run_label("random-image-random-polygon", "s4gan") == "SSL-Random-Image-Random-Polygon"
+    assert polygon_run_label("entropy", "s4gan") == "entropy"
     costs, n = task.pool_costs(), task.pool.n_images
     first, second = df["selected"].iloc[0], df["selected"].iloc[1]
     assert all(i < n for i in first) and all(i >= n for i in second)  # whole images, then polygons

@@ -165,6 +165,7 @@ class PolygonPool:
 
     @property
     def n_images(self) -> int:
+        """Pool images N (items ``0..N-1``)."""
         return len(self.polygons)
 
     def costs(self) -> np.ndarray:
@@ -172,6 +173,7 @@ class PolygonPool:
         return np.concatenate([self.image_costs, self.polygon_costs])
 
     def is_polygon(self, item: int) -> bool:
+        """True for a single-polygon item, False for a whole-image item."""
         return int(item) >= self.n_images
 
     def locate(self, item: int) -> tuple[int, int | None]:

@@ -41,6 +41,17 @@ def polygon_run_name(image_strategy: str, polygon_strategy: str) -> str:
     return f"{image_strategy}-image-{polygon_strategy}-polygon"
 
 
+def polygon_run_label(name: str, ssl: str | None = None) -> str:
+    """The paper's label of a polygon-level run name (Sec. 4.4.2, Fig. 15):
+    ``random-image-entropy-polygon`` -> ``Random-Image-Entropy-Polygon``, with ``SSL-`` in front
+    when ``ssl`` is set (e.g. ``"s4gan"``). Other names are returned unchanged."""
+    parts = name.split("-")
+    if len(parts) != 4 or parts[1] != "image" or parts[3] != "polygon":
+        return name
+    label = "-".join(p.capitalize() for p in parts)
+    return f"SSL-{label}" if ssl and ssl != "none" else label
+
+
 class PolygonSegmentationTask(SegmentationTask):
     """Polygon-level AL on a :class:`~alkit.engine.data.seg_folder.SegmentationDataset` (see the module
     docstring). Takes every option of :class:`SegmentationTask` plus ``polygon_strategy``
