@@ -250,6 +250,8 @@ def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:
 
 def _check_polygon_run(s: dict, task) -> None:
     """A polygon-level run cannot spend more clicks than labelling every pool image once."""
+    if not hasattr(task, "max_spend"):
+        raise ValueError("labeling='polygon' needs the experiment's polygon-level task (exp.build_task())")
     need = s["initial"] + s["step"] * s["cycles"]
     if need > task.max_spend():
         raise ValueError(f"budget {s['initial']:g} + {s['cycles']} x {s['step']:g} = {need:g} exceeds the pool of "
