@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--augment", metavar="NAME",
                    help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
     r.add_argument("--ssl", metavar="NAME",
-                   help=f"classification: none | uda, semi-supervised training, paper Sec. 3.2.3 "
-                        f"(default: {d['ssl']})")
+                   help=f"semi-supervised training (SSL-X): classification none | uda (paper Sec. 3.2.3), "
+                        f"segmentation none | s4gan (Sec. 4.3; enables strategy d-score) (default: {d['ssl']})")
     r.add_argument("--regime", metavar="NAME",
                    help="classification: high | low, the paper's budgets for the dataset; sets "
                         "--initial/--step/--cycles, so it cannot be combined with them (default: none)")
@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
                         f"(default: {d['min_steps']})")
     r.add_argument("--iterations", metavar="N",
-                   help=f"with --ssl uda: UDA iterations per cycle, >= 1 (default: {d['iterations']}; "
-                        f"paper: 50000)")
+                   help=f"with --ssl uda / s4gan: UDA / s4GAN iterations per cycle, >= 1 (default: {d['iterations']}; "
+                        f"paper: 50000 / 10000)")
     r.add_argument("--model", metavar="NAME",
                    help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
                         "deeplabv2-resnet101 | deeplabv2-resnet50 (default: by dataset)")
@@ -270,8 +270,8 @@ def check_run(a) -> argparse.Namespace:
     dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
     seg = dataset_kind("--dataset", dataset) == "segmentation"
     if seg:
-        C.not_given({"--regime": a.regime, "--augment": a.augment, "--ssl": a.ssl, "--iterations": a.iterations,
-                     "--min-steps": a.min_steps}, f"to segmentation datasets ({dataset}): raw AL with click budgets")
+        C.not_given({"--regime": a.regime, "--augment": a.augment, "--min-steps": a.min_steps},
+                    f"to segmentation datasets ({dataset}): AL with click budgets")
     else:
         C.not_given({"--tolerance": a.tolerance},
                     f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
@@ -309,15 +309,20 @@ def check_run(a) -> argparse.Namespace:
                                f"for {task} datasets")
     v["strategies"] = tuple(C.csv_names("--strategies", text, "strategy", names, f" for {task} datasets"))
 
-    if seg:
-        v["ssl"] = None
+    if seg:  # SSL-X with s4GAN (paper Sec. 4.3)
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "s4gan"), " for segmentation datasets")
+        v["ssl"] = None if ssl == "none" else ssl
+        if v["ssl"] is None:
+            C.not_given({"--iterations": a.iterations}, "without --ssl s4gan (it counts s4GAN iterations)")
+            if "d-score" in v["strategies"]:
+                raise C.UsageError("--strategies: d-score ranks by the s4GAN discriminator; it needs --ssl s4gan")
         v["regime"] = None
     else:
         from alkit.engine.augment import AUGMENT_NAMES
         from alkit.experiments.config import REGIMES
 
         C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"))
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"), " for classification datasets")
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
             C.not_given({"--iterations": a.iterations}, "without --ssl uda (it counts UDA iterations)")
@@ -381,7 +386,7 @@ def experiment_settings(a) -> dict:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
     keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
-    keys += ["tolerance", "labeling", "polygon_strategy"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
     return {k: getattr(a, k) for k in keys}
 
 

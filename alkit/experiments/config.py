@@ -22,9 +22,11 @@ from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F4
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
-CLASSIFICATION_ONLY = ("augment", "ssl", "min_steps", "iterations", "unlabelled_batch", "regime")
+CLASSIFICATION_ONLY = ("augment", "min_steps", "unlabelled_batch", "regime")
 SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview", "labeling",
-                     "polygon_strategy")
+                     "polygon_strategy", "ens_reduce")
+# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA; Sec. 4.3: s4GAN).
+SSL_BY_KIND = {"classification": ("uda",), "segmentation": ("s4gan",)}
 
 
 @dataclass
@@ -52,9 +54,9 @@ class Experiment:
     ensemble_size: int | None = None
     # classification
     augment: str = "paper"  # "none" | "paper" (| "weak" | "strong")
-    ssl: str | None = None  # None | "uda"
+    ssl: str | None = None  # None | "uda" (classification) | "s4gan" (segmentation)
     min_steps: int | None = None
-    iterations: int | None = None  # UDA iterations per cycle
+    iterations: int | None = None  # UDA / s4GAN iterations per cycle
     unlabelled_batch: int | None = None
     # segmentation
     tolerance: float | None = None  # polygon tolerance of the annotator, px
@@ -64,6 +66,7 @@ class Experiment:
     preview: int = 0
     labeling: str = "image"  # "image" | "polygon" (Sec. 4.4.2: random images, single polygons)
     polygon_strategy: str | None = None  # with labeling="polygon": "entropy" (default) | "random"
+    ens_reduce: str | None = None  # ENS-ent: "mean-entropy" (default, paper's literal reading) | "mean-prob"
     # runtime only
     data_root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
@@ -99,7 +102,9 @@ class Experiment:
             polygons = kind == "segmentation" and self.labeling == "polygon"
             out["strategies"] = ("random",) if polygons else default_strategies(kind)
         out["strategies"] = tuple(out["strategies"])
+        _check_ssl(kind, self.ssl, out["strategies"])
         if kind == "segmentation":
+            out["ens_reduce"] = self.ens_reduce or "mean-entropy"
             out["data_options"] = dict(sorted(self.data_options.items()))
             _check_labeling(self.labeling, self.polygon_strategy)
             if self.labeling == "polygon" and out["strategies"] != ("random",):
@@ -131,6 +136,7 @@ class Experiment:
         kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
                   epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                   threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
+                  ens_reduce=s["ens_reduce"], ssl=s["ssl"], iterations=s["iterations"],
                   device=self.device, progress=progress)
         if s["labeling"] == "polygon":
             from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
@@ -159,6 +165,12 @@ class Experiment:
                        crop=task.crop_size, scale=list(task.scale_range), head_lr_mult=task.head_lr_mult)
             if cfg["labeling"] == "image":  # image-level keys as before polygon-level labelling existed
                 cfg.pop("labeling"), cfg.pop("polygon_strategy")
+            cfg.pop("ens_reduce")  # only ensemble strategies read it (added below)
+            if cfg["ssl"] is None:  # supervised keys as before s4GAN existed
+                cfg.pop("ssl"), cfg.pop("iterations")
+            else:
+                cfg.update(iterations=task.iterations, s4gan=dict(sorted(task.s4gan.items())))
+                cfg.pop("epochs"), cfg.pop("batch_size")  # s4GAN trains `iterations` of its own batch size
             if strategy == "random" and cfg.get("polygon_strategy") != "entropy":
                 cfg.pop("threshold")
             if spec.trains == "lossnet":
@@ -207,8 +219,8 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
         meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])
         metric, desc = "accuracy", f"{exp.dataset}/{s['augment']}{'/' + s['ssl'] if s['ssl'] else ''}"
     else:
-        meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
-        metric, desc = "miou", f"{exp.dataset} (clicks)"
+        meta = dict(dataset=exp.dataset, tolerance=task.tolerance, ssl=s["ssl"] or "none")
+        metric, desc = "miou", f"{exp.dataset} (clicks{', ' + s['ssl'] if s['ssl'] else ''})"
         if s["labeling"] == "polygon":
             _check_polygon_run(s, task)
             meta.update(labeling="polygon", polygon_strategy=s["polygon_strategy"])
@@ -256,3 +268,14 @@ def _check_polygon_run(s: dict, task) -> None:
     if need > task.max_spend():
         raise ValueError(f"budget {s['initial']:g} + {s['cycles']} x {s['step']:g} = {need:g} exceeds the pool of "
                          f"{task.name} (total cost {task.max_spend():g})")
+
+
+def _check_ssl(kind: str, ssl: str | None, strategies) -> None:
+    """``ValueError`` for an ssl method the kind of task has no trainer for (s4GAN is segmentation's,
+    UDA classification's) or SSL-D-score without s4GAN (it ranks by the s4GAN discriminator)."""
+    if ssl is not None and ssl not in SSL_BY_KIND[kind]:
+        other = [k for k, v in SSL_BY_KIND.items() if ssl in v]
+        where = f" ({ssl} is for {other[0]} datasets)" if other else ""
+        raise ValueError(f"unknown ssl method {ssl!r} for {kind}{where}; choose from none, {', '.join(SSL_BY_KIND[kind])}")
+    if "d-score" in strategies and ssl != "s4gan":
+        raise ValueError("strategy 'd-score' ranks by the s4GAN discriminator: it needs ssl='s4gan'")
