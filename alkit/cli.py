@@ -310,6 +310,8 @@ def check_run(a) -> argparse.Namespace:
     v["strategies"] = tuple(C.csv_names("--strategies", text, "strategy", names, f" for {task} datasets"))
 
     if seg:  # SSL-X with s4GAN (paper Sec. 4.3)
+        if v["ssl"] == "uda":
+            raise C.UsageError(f"--ssl: uda is for classification datasets; choose from none, s4gan for {dataset}")
         ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "s4gan"), " for segmentation datasets")
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
@@ -322,6 +324,8 @@ def check_run(a) -> argparse.Namespace:
         from alkit.experiments.config import REGIMES
 
         C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
+        if v["ssl"] == "s4gan":
+            raise C.UsageError(f"--ssl: s4gan is for segmentation datasets; choose from none, uda for {dataset}")
         ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"), " for classification datasets")
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
