@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tolerance", metavar="PX",
                    help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
                         "(default: 2 on shapes, 10 on VOC/folders)")
+    r.add_argument("--ignore-index", metavar="N",
+                   help="segmentation folder: the masks' void label, an integer 0..255 not used by a class "
+                        "(default: the folder's dataset.json, else 255; CamVid/SegNet: 11)")
     r.add_argument("--labeling", metavar="NAME",
                    help="segmentation: image | polygon; polygon = after the initial whole images, random images "
                         "and single polygons in them, paper Sec. 4.4.2 (default: image)")
@@ -377,6 +380,16 @@ def check_run(a) -> argparse.Namespace:
     from alkit.paths import runs_dir
 
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    v["data_options"] = {}
+    if a.ignore_index is not None:
+        from alkit.engine.data import SEGMENTATION_DATASETS
+
+        if not seg or dataset in SEGMENTATION_DATASETS:
+            raise C.UsageError(f"--ignore-index does not apply to {dataset}: it sets the void label of a "
+                               f"segmentation folder")
+        v["data_options"]["ignore_index"] = C.integer("--ignore-index", a.ignore_index, minimum=0)
+        if v["data_options"]["ignore_index"] > 255:
+            raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
     v["segmentation"] = seg
     v["labeling"], v["polygon_strategy"] = labeling, polygon_strategy
     return argparse.Namespace(**v)
@@ -390,7 +403,7 @@ def experiment_settings(a) -> dict:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
     keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
-    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations", "data_options"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
     return {k: getattr(a, k) for k in keys}
 
 

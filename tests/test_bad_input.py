@@ -493,3 +493,15 @@ def test_polygon_labeling_reaches_the_experiment(tmp_path, capsys, monkeypatch):
     assert seen["exp"].resolved()["polygon_strategy"] == "random"
     assert cli.main(run(tmp_path, "--dataset", "shapes")) == 0
     assert seen["exp"].resolved()["labeling"] == "image"
+
+
+def test_bad_ignore_index(tmp_path, capsys, no_compute):
+    """--ignore-index: a folder's void label 0..255 (issue 8); nothing loads before the check."""
+    folder = tmp_path / "camvid"
+    folder.mkdir()
+    for value, needle in (("-1", "--ignore-index must be an integer >= 0, got -1"),
+                          ("abc", "--ignore-index must be an integer >= 0, got 'abc'"),
+                          ("256", "--ignore-index must be at most 255")):
+        bad(capsys, run(tmp_path, "--dataset", str(folder), "--ignore-index", value), needle)
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--ignore-index", "11"), "--ignore-index does not apply to shapes")
+    bad(capsys, run(tmp_path, "--ignore-index", "11"), "--ignore-index does not apply to digits")
