@@ -238,3 +238,31 @@ def test_polygon_settings_are_checked():
     with pytest.raises(ValueError, match="exceeds the pool"):
         run(small, task=task, progress=False)
     assert not math.isnan(Experiment(dataset="shapes").resolved()["tolerance"])
+
+
+def test_s4gan_sees_partially_labelled_images_as_unlabelled_too(tmp_path, monkeypatch):
+    """Under s4GAN the unlabelled pixels of a partially labelled image are unlabelled data (issue 8):
+    the trainer gets those images in both index sets, with ignore_index outside their polygons."""
+    import alkit.engine.train.s4gan as s4
+    from alkit.experiments.config import Experiment, run
+
+    seen = []
+    real = s4.train_s4gan
+
+    def spy(model, images, masks, labelled, unlabelled, **kw):
+        seen.append((np.asarray(labelled).copy(), np.asarray(unlabelled).copy(), masks.clone()))
+        return real(model, images, masks, labelled, unlabelled, **{**kw, "iterations": 2})
+
+    monkeypatch.setattr(s4, "train_s4gan", spy)
+    exp = Experiment(dataset="shapes", labeling="polygon", polygon_strategy="random", ssl="s4gan", trials=1,
+                     initial=120, step=60, cycles=1, data_options=dict(n_train=40, n_val=10), workers=1)
+    task = exp.build_task()
+    df = run(exp, task=task, store_root=tmp_path, progress=False, with_selected=True)
+    assert df["strategy"].unique().tolist() == ["random-image-random-polygon"] and len(seen) == 2
+    lab, unl, masks = seen[1]  # cycle 1: whole images + single polygons
+    partial = task.partially_labelled(np.concatenate(df["selected"].tolist()))
+    assert len(partial) and set(partial) <= set(lab) & set(unl)
+    assert set(unl) == (set(range(40)) - set(lab)) | set(partial)
+    for i in partial:
+        assert (masks[i] == 255).any() and not (task.approx_masks[i] == 255).any()
+    assert exp.store_config("random", task)["ssl"] == "s4gan"
