@@ -194,6 +194,10 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     budget (nominal clicks B_i + cycle x B_s, the x axis of the paper's curves), n_clicks (clicks
     spent, at most one image's cost above the budget), miou, seconds (and ``preview``). With
     ``with_selected`` also ``selected`` (pool indices labelled for that cycle, in pick order).
+    Polygon-level runs (``labeling="polygon"``, :mod:`alkit.tasks.polygon_segmentation`) add
+    labeling, polygon_strategy, n_items (whole images of cycle 0 + single polygons) in place of
+    n_images, which then counts the images with any labelled pixel, and n_complete; their strategy
+    reads ``random-image-entropy-polygon`` / ``random-image-random-polygon``.
 
     The (strategy, trial) units run in ``workers`` parallel processes (default ``exp.workers``,
     else one per core on the CPU); a ``task`` that cannot be pickled (one holding a closure, or a
