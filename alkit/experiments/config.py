@@ -170,7 +170,9 @@ class Experiment:
                 cfg.pop("ssl"), cfg.pop("iterations")
             else:
                 cfg.update(iterations=task.iterations, s4gan=dict(sorted(task.s4gan.items())))
-                cfg.pop("epochs"), cfg.pop("batch_size")  # s4GAN trains `iterations` of its own batch size
+                cfg.pop("batch_size")  # s4GAN trains with its own batch size
+                if task.iterations is not None:  # else the iterations follow the epochs
+                    cfg.pop("epochs")
             if strategy == "random" and cfg.get("polygon_strategy") != "entropy":
                 cfg.pop("threshold")
             if spec.trains == "lossnet":

@@ -63,7 +63,7 @@ class SegmentationTask(seg_scores.CarriesStrategies):
     the first ``preview`` validation images (resized to ``preview_size``) with every evaluation,
     as ``record["preview"]`` (Fig. 12 reads them back with :func:`decode_preview`).
     ``ssl="s4gan"`` trains every network of a cycle with s4GAN (SSL-X, :mod:`alkit.engine.train.s4gan`)
-    for ``iterations`` iterations with the recipe's ``s4gan`` settings (overridden by ``s4gan``);
+    for ``iterations`` iterations (``None``: as many as ``epochs`` supervised epochs take) with the recipe's ``s4gan`` settings (overridden by ``s4gan``);
     the images without a complete label are its unlabelled images. ``ens_reduce``: how ENS-ent
     combines its members (``"mean-entropy"``, the paper's literal reading, or ``"mean-prob"``).
     """
@@ -106,7 +106,8 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         if ens_reduce not in ("mean-entropy", "mean-prob"):
             raise ValueError(f"unknown ens_reduce {ens_reduce!r}; choose from mean-entropy, mean-prob")
         self.ssl = ssl
-        self.iterations = int(r["iterations"] if iterations is None else iterations)
+        it = r["iterations"] if iterations is None else iterations
+        self.iterations = None if it is None else int(it)  # None: matched to the supervised epochs
         self.s4gan = {**r["s4gan"], **(s4gan or {})}  # s4GAN's settings (recipe + overrides)
         self._last_discriminator = None
         self.preview, self.preview_size = preview, preview_size
@@ -139,14 +140,15 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         model = self.new_model()
         d = self.data
         if self.ssl == "s4gan":
-            from alkit.engine.train.s4gan import train_s4gan
+            from alkit.engine.train.s4gan import s4gan_iterations, train_s4gan
 
             # unlabelled: images outside `labelled` plus partially labelled ones (polygon-level labelling)
             unl = np.setdiff1d(np.arange(len(self.clicks)), labelled)
             unl = np.union1d(unl, getattr(self, "_partial", np.zeros(0, np.int64))).astype(np.int64)
             s = dict(self.s4gan)
             model, self._last_discriminator = train_s4gan(
-                model, d.train_images, self.approx_masks, labelled, unl, iterations=self.iterations,
+                model, d.train_images, self.approx_masks, labelled, unl,
+                iterations=self.iterations or s4gan_iterations(len(labelled), self.epochs, int(s["batch_size"])),
                 batch_size=int(s.pop("batch_size")), lr=self.lr, seed=seed, mean=d.mean, std=d.std,
                 num_classes=d.num_classes, crop_size=self.crop_size, scale_range=self.scale_range,
                 head_lr_mult=self.head_lr_mult, ignore_index=d.ignore_index, lossnet=lossnet,

@@ -110,18 +110,18 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         il, iu = _sample(labelled, batch_size, gen), _sample(unlabelled, batch_size, gen)
         xl, yl = _batch(images, masks, il, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
         xu, _ = _batch(images, masks, iu, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
-        b = len(xl)
+        # two forward passes, as the original code does (batch-norm statistics per batch kind)
         with autocast(device):
-            logits_all, taps = model.forward_features(torch.cat([xl, xu]))
-        logits_all = logits_all.float()
-        logits_l, logits_u = logits_all[:b], logits_all[b:]
+            logits_l, taps = model.forward_features(xl)
+            logits_u = model.forward_features(xu)[0]
+        logits_l, logits_u = logits_l.float(), logits_u.float()
         pix = F.cross_entropy(logits_l, yl, ignore_index=ignore_index, reduction="none")
         valid = (yl != ignore_index).sum((1, 2)).clamp_min(1)
         ce = pix.sum() / valid.sum()
         loss = ce
         if lossnet is not None:
             with autocast(device):
-                loss = loss + ll_weight * learning_loss_term(lossnet, [t[:b] for t in taps], pix.sum((1, 2)) / valid,
+                loss = loss + ll_weight * learning_loss_term(lossnet, taps, pix.sum((1, 2)) / valid,
                                                              stop_gradient=step >= ll_stop_fraction * iterations)
         probs_l, probs_u = torch.softmax(logits_l, 1), torch.softmax(logits_u, 1)
         real = torch.cat([real_maps(yl, probs_l, num_classes, ignore_index), xl], 1)
