@@ -127,3 +127,24 @@ def test_ssl_misuse_is_one_value_error(kw, match):
 
     with pytest.raises(ValueError, match=match):
         Experiment(**kw).resolved()
+
+
+def test_seg_findings_names_and_verdicts():
+    """The 07 findings name runs as the paper does and test them paired by trial."""
+    import pandas as pd
+
+    from alkit.analysis import findings as F
+
+    assert F.seg_run_label("random", "s4gan") == "SSL-Random" and F.seg_run_label("random", "none") == "Random"
+    assert F.seg_run_label("d-score", "s4gan") == "SSL-D-score"
+    assert F.seg_run_label("random-image-entropy-polygon", "s4gan") == "SSL-Random-Image-Entropy-Polygon"
+    rows = []
+    for t, (raw, ssl, dsc) in enumerate([(0.40, 0.50, 0.49), (0.42, 0.55, 0.53), (0.41, 0.52, 0.52)]):
+        rows += [dict(strategy="random", ssl="none", trial=t, cycle=1, budget=2, miou=raw),
+                 dict(strategy="random", ssl="s4gan", trial=t, cycle=1, budget=2, miou=ssl),
+                 dict(strategy="d-score", ssl="s4gan", trial=t, cycle=1, budget=2, miou=dsc)]
+    df = pd.DataFrame(rows)
+    assert F.ssl_lifts_random_segmentation(df).verdict == F.REPLICATED  # +10, +13, +11 points
+    assert F.d_score_not_above_ssl_random(df).verdict == F.REPLICATED  # -1, -2, 0
+    assert F.entropy_polygon_beats_random_polygon(df).verdict.startswith("not tested")
+    assert F.ssl_lifts_random_segmentation(df[df.trial < 2]).verdict.startswith("no verdict")
