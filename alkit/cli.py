@@ -11,7 +11,9 @@ Every argument is checked before any data is loaded or anything is trained (the 
 * flags that do not apply: ``--regime``/``--augment``/``--ssl``/``--iterations``/``--min-steps``
   on a segmentation dataset, ``--tolerance`` on a classification dataset, ``--iterations``
   without ``--ssl uda``, ``--epochs``/``--min-steps`` with it, ``--initial``/``--step``/``--cycles``
-  with ``--regime`` (which sets them);
+  with ``--regime`` (which sets them), ``--labeling``/``--polygon-strategy`` on a classification
+  dataset, ``--polygon-strategy`` without ``--labeling polygon``, a strategy other than ``random``
+  with it (polygon-level labelling picks images at random, paper Sec. 4.4.2);
 * ``--device cuda`` on a machine without a CUDA GPU;
 * an output folder (``--out``, ``--runs-dir``, ``--output-dir``, ``$ALKIT_OUTPUTS``) that is a
   file or cannot be created or written (checked by writing a probe file);
@@ -92,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--augment", metavar="NAME",
                    help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
     r.add_argument("--ssl", metavar="NAME",
-                   help=f"classification: none | uda, semi-supervised training, paper Sec. 3.2.3 "
-                        f"(default: {d['ssl']})")
+                   help=f"semi-supervised training (SSL-X): classification none | uda (paper Sec. 3.2.3), "
+                        f"segmentation none | s4gan (Sec. 4.3; enables strategy d-score) (default: {d['ssl']})")
     r.add_argument("--regime", metavar="NAME",
                    help="classification: high | low, the paper's budgets for the dataset; sets "
                         "--initial/--step/--cycles, so it cannot be combined with them (default: none)")
@@ -110,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
                         f"(default: {d['min_steps']})")
     r.add_argument("--iterations", metavar="N",
-                   help=f"with --ssl uda: UDA iterations per cycle, >= 1 (default: {d['iterations']}; "
-                        f"paper: 50000)")
+                   help=f"with --ssl uda / s4gan: UDA / s4GAN iterations per cycle, >= 1 (default: {d['iterations']}; "
+                        f"paper: 50000 / 10000)")
     r.add_argument("--model", metavar="NAME",
                    help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
                         "deeplabv2-resnet101 | deeplabv2-resnet50 (default: by dataset)")
@@ -127,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tolerance", metavar="PX",
                    help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
                         "(default: 2 on shapes, 10 on VOC/folders)")
+    r.add_argument("--ignore-index", metavar="N",
+                   help="segmentation folder: the masks' void label, an integer 0..255 not used by a class "
+                        "(default: the folder's dataset.json, else 255; CamVid/SegNet: 11)")
+    r.add_argument("--labeling", metavar="NAME",
+                   help="segmentation: image | polygon; polygon = after the initial whole images, random images "
+                        "and single polygons in them, paper Sec. 4.4.2 (default: image)")
+    r.add_argument("--polygon-strategy", metavar="NAME",
+                   help="with --labeling polygon: entropy | random, which polygon of a random image is "
+                        "labelled (default: entropy)")
     r.add_argument("--runs-dir", metavar="DIR",
                    help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
     r.add_argument("--strategy-file", action="append", metavar="PATH",
@@ -267,11 +278,26 @@ def check_run(a) -> argparse.Namespace:
     dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
     seg = dataset_kind("--dataset", dataset) == "segmentation"
     if seg:
-        C.not_given({"--regime": a.regime, "--augment": a.augment, "--ssl": a.ssl, "--iterations": a.iterations,
-                     "--min-steps": a.min_steps}, f"to segmentation datasets ({dataset}): raw AL with click budgets")
+        C.not_given({"--regime": a.regime, "--augment": a.augment, "--min-steps": a.min_steps},
+                    f"to segmentation datasets ({dataset}): AL with click budgets")
     else:
         C.not_given({"--tolerance": a.tolerance},
                     f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
+        C.not_given({"--labeling": a.labeling, "--polygon-strategy": a.polygon_strategy},
+                    f"to classification datasets ({dataset}): polygon-level labelling is for segmentation")
+    labeling = polygon_strategy = None
+    if seg:  # polygon-level labelling (paper Sec. 4.4.2)
+        from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
+
+        labeling = C.choice("--labeling", "labeling", a.labeling if a.labeling is not None else "image", LABELINGS)
+        if labeling == "polygon":
+            polygon_strategy = C.choice("--polygon-strategy", "polygon strategy", a.polygon_strategy or "entropy",
+                                        POLYGON_STRATEGIES)
+            if a.strategies is not None and [t.strip() for t in a.strategies.split(",")] != ["random"]:
+                raise C.UsageError("--strategies: --labeling polygon picks images at random; give --strategies "
+                                   "random or leave it out")
+        else:
+            C.not_given({"--polygon-strategy": a.polygon_strategy}, "without --labeling polygon")
     v = dict(vars(a))
     for k, default in RUN_DEFAULTS.items():
         if v.get(k) is None:
@@ -283,21 +309,32 @@ def check_run(a) -> argparse.Namespace:
     task, other = ("segmentation", "classification") if seg else ("classification", "segmentation")
     names, other_names = _strategy_names(task), _strategy_names(other)
     text = a.strategies if a.strategies is not None else ",".join(default_strategies(task))
+    if labeling == "polygon":
+        text = "random"
     for n in (t.strip() for t in text.split(",")):
         if n and n not in names and n in other_names:
             raise C.UsageError(f"--strategies: {n!r} is a {other} strategy; choose from {', '.join(names)} "
                                f"for {task} datasets")
     v["strategies"] = tuple(C.csv_names("--strategies", text, "strategy", names, f" for {task} datasets"))
 
-    if seg:
-        v["ssl"] = None
+    if seg:  # SSL-X with s4GAN (paper Sec. 4.3)
+        if v["ssl"] == "uda":
+            raise C.UsageError(f"--ssl: uda is for classification datasets; choose from none, s4gan for {dataset}")
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "s4gan"), " for segmentation datasets")
+        v["ssl"] = None if ssl == "none" else ssl
+        if v["ssl"] is None:
+            C.not_given({"--iterations": a.iterations}, "without --ssl s4gan (it counts s4GAN iterations)")
+            if "d-score" in v["strategies"]:
+                raise C.UsageError("--strategies: d-score ranks by the s4GAN discriminator; it needs --ssl s4gan")
         v["regime"] = None
     else:
         from alkit.engine.augment import AUGMENT_NAMES
         from alkit.experiments.config import REGIMES
 
         C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"))
+        if v["ssl"] == "s4gan":
+            raise C.UsageError(f"--ssl: s4gan is for segmentation datasets; choose from none, uda for {dataset}")
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"), " for classification datasets")
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
             C.not_given({"--iterations": a.iterations}, "without --ssl uda (it counts UDA iterations)")
@@ -348,7 +385,18 @@ def check_run(a) -> argparse.Namespace:
     from alkit.paths import runs_dir
 
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    v["data_options"] = {}
+    if a.ignore_index is not None:
+        from alkit.engine.data import SEGMENTATION_DATASETS
+
+        if not seg or dataset in SEGMENTATION_DATASETS:
+            raise C.UsageError(f"--ignore-index does not apply to {dataset}: it sets the void label of a "
+                               f"segmentation folder")
+        v["data_options"]["ignore_index"] = C.integer("--ignore-index", a.ignore_index, minimum=0)
+        if v["data_options"]["ignore_index"] > 255:
+            raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
     v["segmentation"] = seg
+    v["labeling"], v["polygon_strategy"] = labeling, polygon_strategy
     return argparse.Namespace(**v)
 
 
@@ -360,7 +408,7 @@ def experiment_settings(a) -> dict:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
     keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
-    keys += ["tolerance"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations", "data_options"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
     return {k: getattr(a, k) for k in keys}
 
 

@@ -132,10 +132,21 @@ def test_bad_alkit_workers_variable(tmp_path, capsys, no_compute, monkeypatch):
 
 
 @pytest.mark.parametrize("dataset", ["shapes", "voc"])
-@pytest.mark.parametrize("flag, value", [("--regime", "high"), ("--augment", "none"), ("--ssl", "uda"),
-                                         ("--iterations", "10"), ("--min-steps", "5")])
+@pytest.mark.parametrize("flag, value", [("--regime", "high"), ("--augment", "none"), ("--min-steps", "5")])
 def test_classification_flags_on_segmentation(tmp_path, capsys, no_compute, dataset, flag, value):
     bad(capsys, run(tmp_path, "--dataset", dataset, flag, value), f"{flag} does not apply to segmentation datasets")
+
+
+def test_ssl_flags_by_kind(tmp_path, capsys, no_compute):
+    """s4GAN (SSL-X of segmentation, Sec. 4.3) and UDA (classification) each on their own kind; d-score needs s4gan."""
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--ssl", "uda"), "--ssl: uda is for classification datasets")
+    bad(capsys, run(tmp_path, "--ssl", "s4gan"), "--ssl: s4gan is for segmentation datasets")
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--ssl", "s4ganx"), "--ssl: unknown ssl method 's4ganx'")
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--strategies", "random,d-score"),
+        "--strategies: d-score ranks by the s4GAN discriminator; it needs --ssl s4gan")
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--iterations", "10"),
+        "--iterations does not apply without --ssl s4gan")
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--ssl", "s4gan", "--iterations", "0"), "--iterations")
 
 
 def test_flags_that_do_not_apply_on_classification(tmp_path, capsys, no_compute):
@@ -457,3 +468,48 @@ def test_student_copies_bad_folder(tmp_path, capsys):
     bad(capsys, ["student-copies", str(f)], f"DIR: {f} is a file, not a folder")
     bad(capsys, ["student-copies", str(f / "sub")], "is a file")
     assert not (tmp_path / "README.md").exists() and f.read_text() == "x"
+
+
+# -- polygon-level labelling (paper Sec. 4.4.2) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--dataset", "shapes", "--labeling", "polygn"], "--labeling: unknown labeling 'polygn' (did you mean 'polygon'?)"),
+    (["--dataset", "shapes", "--polygon-strategy", "entropy"], "--polygon-strategy does not apply without --labeling polygon"),
+    (["--dataset", "shapes", "--labeling", "image", "--polygon-strategy", "random"],
+     "--polygon-strategy does not apply without --labeling polygon"),
+    (["--dataset", "shapes", "--labeling", "polygon", "--polygon-strategy", "entropi"],
+     "--polygon-strategy: unknown polygon strategy 'entropi' (did you mean 'entropy'?)"),
+    (["--dataset", "shapes", "--labeling", "polygon", "--strategies", "entropy"],
+     "--strategies: --labeling polygon picks images at random"),
+    (["--labeling", "polygon"], "--labeling does not apply to classification datasets"),
+    (["--dataset", "cifar10", "--polygon-strategy", "random"], "--polygon-strategy does not apply to classification"),
+])
+def test_bad_polygon_labeling_flags(tmp_path, capsys, no_compute, args, needle):
+    bad(capsys, run(tmp_path, *args), needle)
+
+
+def test_polygon_labeling_reaches_the_experiment(tmp_path, capsys, monkeypatch):
+    import alkit.experiments.config
+
+    seen = _capture(monkeypatch, alkit.experiments.config, "run")
+    assert cli.main(run(tmp_path, "--dataset", "shapes", "--labeling", "polygon", "--workers", "1")) == 0
+    r = seen["exp"].resolved()
+    assert (r["labeling"], r["polygon_strategy"], r["strategies"]) == ("polygon", "entropy", ("random",))
+    assert cli.main(run(tmp_path, "--dataset", "shapes", "--labeling", "polygon", "--polygon-strategy", "random",
+                        "--strategies", "random")) == 0
+    assert seen["exp"].resolved()["polygon_strategy"] == "random"
+    assert cli.main(run(tmp_path, "--dataset", "shapes")) == 0
+    assert seen["exp"].resolved()["labeling"] == "image"
+
+
+def test_bad_ignore_index(tmp_path, capsys, no_compute):
+    """--ignore-index: a folder's void label 0..255 (issue 8); nothing loads before the check."""
+    folder = tmp_path / "camvid"
+    folder.mkdir()
+    for value, needle in (("-1", "--ignore-index must be an integer >= 0, got -1"),
+                          ("abc", "--ignore-index must be an integer >= 0, got 'abc'"),
+                          ("256", "--ignore-index must be at most 255")):
+        bad(capsys, run(tmp_path, "--dataset", str(folder), "--ignore-index", value), needle)
+    bad(capsys, run(tmp_path, "--dataset", "shapes", "--ignore-index", "11"), "--ignore-index does not apply to shapes")
+    bad(capsys, run(tmp_path, "--ignore-index", "11"), "--ignore-index does not apply to digits")

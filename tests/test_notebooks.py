@@ -18,6 +18,7 @@ FIGURES = {
     "04_transfer_learning": ["04_fig8_digits_transfer.png"],
     "05_annotation_cost": ["05_fig10_shapes_clicks_vs_quality.png", "05_fig11_shapes_quality_per_tolerance.png"],
     "06_segmentation_al": ["06_fig13_shapes_raw_al.png", "06_fig12_shapes_predictions_per_cycle.png"],
+    "07_segmentation_ssl": ["07_fig13_shapes_ssl.png", "07_fig14_shapes_polygon_query.png", "07_fig15_shapes_polygons.png"],
 }
 
 

@@ -71,7 +71,9 @@ def test_builtins_and_compatibility_views():
     assert set(S.strategy_names(builtin_only=True)) == {*S.STRATEGY_NAMES, "margin", "bald", "badge", "typiclust"}
     from alkit.strategies.segmentation import SEG_LABELS, SEG_STRATEGIES
 
-    assert S.strategy_names("segmentation", builtin_only=True) == SEG_STRATEGIES == ("random", "entropy", "ens-ent", "ll")
+    assert SEG_STRATEGIES == ("random", "entropy", "ens-ent", "ll")  # the paper's four, the default list
+    # plus SSL-D-score (paper Sec. 4.3), registered but only valid with ssl="s4gan"
+    assert S.strategy_names("segmentation", builtin_only=True) == (*SEG_STRATEGIES, "d-score")
     assert SEG_LABELS["ens-ent"] == "ENS-ent" and S.LABELS["ens-ent"] == "ENS-ent"
     assert S.NEEDS["ens-varr"] == {"member_preds"} and S.NEEDS["random"] == set()
     assert S.get_strategy("ens-varr").members == "ensemble" and S.get_strategy("ll").trains == "lossnet"

@@ -561,3 +561,80 @@ def ssl_random_best_segmentation() -> Finding:
     """Fig. 13's semi-supervised claim needs s4GAN, which alkit does not implement: never tested."""
     return Finding("nothing beats SSL-Random (s4GAN) for segmentation (Sec. 4.4.1, Fig. 13, dashed lines)",
                    verdict=not_tested("alkit does not implement s4GAN"))
+
+
+# --------------------------------------------------------------------------- Sec. 4.3-4.4.2 with s4GAN (07)
+
+
+def seg_run_label(strategy: str, ssl: str | None = "none") -> str:
+    """The paper's name of a segmentation run: ``SSL-`` in front under s4GAN, polygon-level runs as
+    ``Random-Image-Entropy-Polygon`` (``("random", "s4gan")`` -> ``"SSL-Random"``)."""
+    from alkit.tasks.polygon_segmentation import polygon_run_label
+
+    with_ssl = ssl not in (None, "none", "") and not (isinstance(ssl, float) and np.isnan(ssl))
+    if strategy.endswith("-polygon"):
+        return polygon_run_label(strategy, "s4gan" if with_ssl else None)
+    return ("SSL-" if with_ssl else "") + label(strategy)
+
+
+def seg_named(df: pd.DataFrame) -> pd.DataFrame:
+    """Segmentation results (raw, SSL and polygon-level runs concatenated) with ``strategy`` replaced
+    by the paper's run names (:func:`seg_run_label`); the ``ssl`` column is dropped."""
+    out = df.copy()
+    ssl = out["ssl"] if "ssl" in out.columns else pd.Series("none", index=out.index)
+    out["strategy"] = [seg_run_label(s, v) for s, v in zip(out["strategy"], ssl)]
+    return out.drop(columns=[c for c in ("ssl",) if c in out.columns])
+
+
+def _named_vs(df: pd.DataFrame, claim: str, names, reference: str, verdict: str, y: str = "miou",
+              level: float = stats.DEFAULT_LEVEL) -> Finding:
+    """Runs ``names`` against ``reference`` (paper run names) at the last cycle, paired by trial, Holm
+    across ``names``; ``verdict``: "above" / "below" (every one significantly above / below the
+    reference) or "not-above" (none is significantly above)."""
+    f = Finding(claim)
+    named = seg_named(df)
+    present = set(named["strategy"])
+    missing = [n for n in [reference, *names] if n not in present]
+    if missing:
+        f.verdict = not_tested(f"needs {', '.join(missing)} runs")
+        return f
+    t = stats.compare_to_reference(named[named["strategy"].isin([reference, *names])], y=y, reference=reference,
+                                   at="last", level=level)
+    f.evidence = _describe_rows(t, y, reference, names=lambda r: r["strategy"])
+    f.verdict = expect_all(t, verdict) if verdict in ("above", "below") else expect_none(t, "above")
+    if verdict == "not-above" and f.verdict == REPLICATED:
+        room = _room_above(t, y, reference, names=lambda r: r["strategy"])
+        if room:
+            f.evidence.append(room)
+    return f
+
+
+def ssl_lifts_random_segmentation(df: pd.DataFrame, y: str = "miou") -> Finding:
+    """SSL-Random (s4GAN) above Random at the last cycle (paper: +4.1 mIoU on VOC, Sec. 4.4.1)."""
+    return _named_vs(df, "s4GAN lifts Random (paper: +4.1 mIoU after 5 cycles on VOC; Sec. 4.4.1, Fig. 13)",
+                     ["SSL-Random"], "Random", "above", y)
+
+
+def d_score_not_above_ssl_random(df: pd.DataFrame, y: str = "miou") -> Finding:
+    """SSL-D-score is not above SSL-Random at the last cycle (Sec. 4.4.1: "comparable ... but does not
+    bring any improvement over the SSL-Random baseline")."""
+    return _named_vs(df, "SSL-D-score does not improve on SSL-Random (Sec. 4.4.1, Fig. 13, dashed lines)",
+                     ["SSL-D-score"], "SSL-Random", "not-above", y)
+
+
+def entropy_polygon_beats_random_polygon(df: pd.DataFrame, y: str = "miou") -> Finding:
+    """Raw polygon-level labelling: entropy polygons above random polygons at the last cycle (Sec. 4.4.2)."""
+    return _named_vs(df, "entropy-based polygon selection beats random polygon selection without SSL "
+                         "(Sec. 4.4.2, Fig. 15)", ["Random-Image-Entropy-Polygon"], "Random-Image-Random-Polygon",
+                     "above", y)
+
+
+def ssl_random_image_beats_polygons(df: pd.DataFrame, y: str = "miou") -> Finding:
+    """SSL-Random (image-level) above every polygon-level run present at the last cycle (Sec. 4.4.2)."""
+    named = seg_named(df)
+    polys = sorted(n for n in set(named["strategy"]) if n.endswith("-Polygon"))
+    if not polys:
+        return Finding("SSL-Random-Image outperforms all polygon-level AL methods (Sec. 4.4.2, Fig. 15)",
+                       verdict=not_tested("needs polygon-level runs"))
+    return _named_vs(df, "SSL-Random-Image outperforms all polygon-level AL methods (Sec. 4.4.2, Fig. 15)",
+                     polys, "SSL-Random", "below", y)

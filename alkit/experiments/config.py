@@ -22,8 +22,11 @@ from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F4
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
-CLASSIFICATION_ONLY = ("augment", "ssl", "min_steps", "iterations", "unlabelled_batch", "regime")
-SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview")
+CLASSIFICATION_ONLY = ("augment", "min_steps", "unlabelled_batch", "regime")
+SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview", "labeling",
+                     "polygon_strategy", "ens_reduce")
+# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA; Sec. 4.3: s4GAN).
+SSL_BY_KIND = {"classification": ("uda",), "segmentation": ("s4gan",)}
 
 
 @dataclass
@@ -51,9 +54,9 @@ class Experiment:
     ensemble_size: int | None = None
     # classification
     augment: str = "paper"  # "none" | "paper" (| "weak" | "strong")
-    ssl: str | None = None  # None | "uda"
+    ssl: str | None = None  # None | "uda" (classification) | "s4gan" (segmentation)
     min_steps: int | None = None
-    iterations: int | None = None  # UDA iterations per cycle
+    iterations: int | None = None  # UDA / s4GAN iterations per cycle
     unlabelled_batch: int | None = None
     # segmentation
     tolerance: float | None = None  # polygon tolerance of the annotator, px
@@ -61,6 +64,9 @@ class Experiment:
     threshold: float | None = None  # normalised-entropy threshold of Entropy / ENS-ent
     data_options: dict = field(default_factory=dict)
     preview: int = 0
+    labeling: str = "image"  # "image" | "polygon" (Sec. 4.4.2: random images, single polygons)
+    polygon_strategy: str | None = None  # with labeling="polygon": "entropy" (default) | "random"
+    ens_reduce: str | None = None  # ENS-ent: "mean-entropy" (default, paper's literal reading) | "mean-prob"
     # runtime only
     data_root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
@@ -93,10 +99,21 @@ class Experiment:
         if out["strategies"] is None:
             from alkit.strategies import default_strategies
 
-            out["strategies"] = default_strategies(kind)
+            polygons = kind == "segmentation" and self.labeling == "polygon"
+            out["strategies"] = ("random",) if polygons else default_strategies(kind)
         out["strategies"] = tuple(out["strategies"])
+        _check_ssl(kind, self.ssl, out["strategies"])
         if kind == "segmentation":
+            out["ens_reduce"] = self.ens_reduce or "mean-entropy"
             out["data_options"] = dict(sorted(self.data_options.items()))
+            _check_labeling(self.labeling, self.polygon_strategy)
+            if self.labeling == "polygon" and out["strategies"] != ("random",):
+                raise ValueError(f"labeling='polygon' picks images at random: strategies must be ('random',), "
+                                 f"got {out['strategies']}")
+            if self.labeling == "polygon" and out["polygon_strategy"] is None:
+                out["polygon_strategy"] = "entropy"
+        elif self.labeling != "image" or self.polygon_strategy is not None:
+            raise ValueError("labeling and polygon_strategy apply only to segmentation datasets")
         return out
 
     def build_task(self, data=None, progress: bool = False):
@@ -116,10 +133,16 @@ class Experiment:
                                       ensemble_size=s["ensemble_size"], device=self.device)
         from alkit.tasks.segmentation import SegmentationTask
 
-        return SegmentationTask(data, tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
-                                epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
-                                threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
-                                device=self.device, progress=progress)
+        kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
+                  epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
+                  threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
+                  ens_reduce=s["ens_reduce"], ssl=s["ssl"], iterations=s["iterations"],
+                  device=self.device, progress=progress)
+        if s["labeling"] == "polygon":
+            from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
+
+            return PolygonSegmentationTask(data, polygon_strategy=s["polygon_strategy"], **kw)
+        return SegmentationTask(data, **kw)
 
     def store_config(self, strategy: str, task) -> dict:
         """What determines one strategy's results (its results-store key): the resolved settings
@@ -140,7 +163,17 @@ class Experiment:
         else:
             cfg.update(tolerance=task.tolerance, pretrained=task.pretrained, lr=task.lr, epochs=task.epochs,
                        crop=task.crop_size, scale=list(task.scale_range), head_lr_mult=task.head_lr_mult)
-            if strategy == "random":
+            if cfg["labeling"] == "image":  # image-level keys as before polygon-level labelling existed
+                cfg.pop("labeling"), cfg.pop("polygon_strategy")
+            cfg.pop("ens_reduce")  # only ensemble strategies read it (added below)
+            if cfg["ssl"] is None:  # supervised keys as before s4GAN existed
+                cfg.pop("ssl"), cfg.pop("iterations")
+            else:
+                cfg.update(iterations=task.iterations, s4gan=dict(sorted(task.s4gan.items())))
+                cfg.pop("batch_size")  # s4GAN trains with its own batch size
+                if task.iterations is not None:  # else the iterations follow the epochs
+                    cfg.pop("epochs")
+            if strategy == "random" and cfg.get("polygon_strategy") != "entropy":
                 cfg.pop("threshold")
             if spec.trains == "lossnet":
                 cfg["ll_weight"] = task.ll_weight
@@ -163,6 +196,10 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     budget (nominal clicks B_i + cycle x B_s, the x axis of the paper's curves), n_clicks (clicks
     spent, at most one image's cost above the budget), miou, seconds (and ``preview``). With
     ``with_selected`` also ``selected`` (pool indices labelled for that cycle, in pick order).
+    Polygon-level runs (``labeling="polygon"``, :mod:`alkit.tasks.polygon_segmentation`) add
+    labeling, polygon_strategy, n_items (whole images of cycle 0 + single polygons) in place of
+    n_images, which then counts the images with any labelled pixel, and n_complete; their strategy
+    reads ``random-image-entropy-polygon`` / ``random-image-random-polygon``.
 
     The (strategy, trial) units run in ``workers`` parallel processes (default ``exp.workers``,
     else one per core on the CPU); a ``task`` that cannot be pickled (one holding a closure, or a
@@ -188,16 +225,63 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
         meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])
         metric, desc = "accuracy", f"{exp.dataset}/{s['augment']}{'/' + s['ssl'] if s['ssl'] else ''}"
     else:
-        meta = dict(dataset=exp.dataset, tolerance=task.tolerance)
-        metric, desc = "miou", f"{exp.dataset} (clicks)"
+        meta = dict(dataset=exp.dataset, tolerance=task.tolerance, ssl=s["ssl"] or "none")
+        metric, desc = "miou", f"{exp.dataset} (clicks{', ' + s['ssl'] if s['ssl'] else ''})"
+        if s["labeling"] == "polygon":
+            _check_polygon_run(s, task)
+            meta.update(labeling="polygon", polygon_strategy=s["polygon_strategy"])
+            desc = f"{exp.dataset} (clicks, {s['polygon_strategy']} polygons)"
     records = run_grid(task, strategies, trials=s["trials"], initial=s["initial"], step=s["step"],
                        cycles=s["cycles"], seed=s["seed"],
                        store_root=store_root if store_root is not None else runs_dir(),
                        store_config_for=configs.get, meta=meta, metric=metric, desc=desc, progress=progress,
                        workers=workers, executor=executor, bar=bar)
     df = records_frame(records, with_selected=with_selected)
-    if kind == "segmentation":
+    if kind == "segmentation" and s["labeling"] == "polygon":
+        from alkit.tasks.polygon_segmentation import polygon_run_name
+
+        # items = whole images (cycle 0) + single polygons; n_images (images with any label) comes from the task
+        df = df.rename(columns={"n_labelled": "n_items", "cost": "n_clicks"})
+        df["strategy"] = [polygon_run_name(name, s["polygon_strategy"]) for name in df["strategy"]]
+        df.insert(df.columns.get_loc("n_clicks"), "budget", s["initial"] + s["step"] * df["cycle"])
+    elif kind == "segmentation":
         df = df.rename(columns={"n_labelled": "n_images", "cost": "n_clicks"})
         df.insert(df.columns.get_loc("n_clicks"), "budget", s["initial"] + s["step"] * df["cycle"])
     return df
 
+
+
+def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:
+    """``ValueError`` for a labelling regime or polygon strategy alkit does not know, or a polygon
+    strategy without polygon-level labelling."""
+    from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
+
+    if labeling not in LABELINGS:
+        raise ValueError(f"unknown labeling {labeling!r}; choose from {', '.join(LABELINGS)}")
+    if polygon_strategy is not None:
+        if labeling != "polygon":
+            raise ValueError("polygon_strategy applies only to labeling='polygon'")
+        if polygon_strategy not in POLYGON_STRATEGIES:
+            raise ValueError(f"unknown polygon_strategy {polygon_strategy!r}; "
+                             f"choose from {', '.join(POLYGON_STRATEGIES)}")
+
+
+def _check_polygon_run(s: dict, task) -> None:
+    """A polygon-level run cannot spend more clicks than labelling every pool image once."""
+    if not hasattr(task, "max_spend"):
+        raise ValueError("labeling='polygon' needs the experiment's polygon-level task (exp.build_task())")
+    need = s["initial"] + s["step"] * s["cycles"]
+    if need > task.max_spend():
+        raise ValueError(f"budget {s['initial']:g} + {s['cycles']} x {s['step']:g} = {need:g} exceeds the pool of "
+                         f"{task.name} (total cost {task.max_spend():g})")
+
+
+def _check_ssl(kind: str, ssl: str | None, strategies) -> None:
+    """``ValueError`` for an ssl method the kind of task has no trainer for (s4GAN is segmentation's,
+    UDA classification's) or SSL-D-score without s4GAN (it ranks by the s4GAN discriminator)."""
+    if ssl is not None and ssl not in SSL_BY_KIND[kind]:
+        other = [k for k, v in SSL_BY_KIND.items() if ssl in v]
+        where = f" ({ssl} is for {other[0]} datasets)" if other else ""
+        raise ValueError(f"unknown ssl method {ssl!r} for {kind}{where}; choose from none, {', '.join(SSL_BY_KIND[kind])}")
+    if "d-score" in strategies and ssl != "s4gan":
+        raise ValueError("strategy 'd-score' ranks by the s4GAN discriminator: it needs ssl='s4gan'")

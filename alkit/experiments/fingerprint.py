@@ -31,6 +31,8 @@ import torch
 # Every stored run carries it in its config ("recipe_version"), so after a bump all cycles are
 # recomputed instead of mixing old and new numbers in one curve. Refactors that provably leave
 # every number unchanged need no bump.
+# (A changed *default* whose setting is in the store key needs none either: ENS-ent's default
+# ens_reduce became "mean-entropy" (issue 8), and ens_reduce is in every ensemble strategy's key.)
 # ---------------------------------------------------------------------------------------------
 RECIPE_VERSION = 1
 

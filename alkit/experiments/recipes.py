@@ -57,14 +57,21 @@ SEGMENTATION = {
     # B_i = B_s = 5000 clicks, 5 cycles; entropy threshold 0.6; ENS-ent with 5 members (Sec. 4.2).
     "paper": dict(model="deeplabv2-resnet101", pretrained="imagenet", lr=2.5e-4, head_lr_mult=10.0, crop_size=321,
                   scale_range=(0.5, 1.5), epochs=150, batch_size=10, tolerance=10.0, initial=5000, step=5000,
-                  cycles=5, threshold=0.6, ensemble_size=5, ll_weight=1.0),
+                  cycles=5, threshold=0.6, ensemble_size=5, ll_weight=1.0, iterations=10_000,
+                  s4gan=dict(batch_size=8, d_width=64, lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4)),
     # shapes (embedded 64x64 scenes): the small network from scratch at lr 0.05, 64-px crops,
     # 30 epochs; a 2-px tolerance plays the role of 10 px on VOC (~95 % label mIoU); ENS-ent with
-    # 3 members. LL's loss weight 0.1: a per-image mean pixel CE varies little between images, and
+    # 3 members. s4GAN (SSL-X, Sec. 4.3; Mittal et al. 2019): paper 10k iterations of batch 8 per cycle,
+    # D 64-128-256-512; shapes: iterations=None = as many iterations (batch 10) as the supervised
+    # epochs take on the labelled images (a fixed 40 left SSL-Random 11 mIoU points below Random at
+    # cycle 0), D 16-32-64-128 (the original D costs ~8x the small network per image), the original
+    # losses' weights and threshold.
+    # LL's loss weight 0.1: a per-image mean pixel CE varies little between images, and
     # with weight 1 the ranking term cost the small net half its mIoU (0.23 vs 0.40 at 31 images).
     "shapes": dict(model="small-seg", pretrained=None, lr=0.05, head_lr_mult=1.0, crop_size=64,
                    scale_range=(0.75, 1.25), epochs=30, batch_size=10, tolerance=2.0, initial=1000, step=1000,
-                   cycles=3, threshold=0.6, ensemble_size=3, ll_weight=0.1),
+                   cycles=3, threshold=0.6, ensemble_size=3, ll_weight=0.1, iterations=None,
+                   s4gan=dict(batch_size=10, d_width=16, lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4)),
 }
 
 

@@ -67,6 +67,7 @@ NEEDS_BY_TASK: dict[str, dict[str, str]] = {
         "probs_iter": "re-iterable of (positions [b], probs [b, K, H, W] torch) over the unlabelled images",
         "member_probs_iter": "re-iterable of (positions [b], probs [M, b, K, H, W] torch)",
         "predicted_loss": "[u] the Learning-Loss module's predicted per-image loss",
+        "d_scores": "[u] the s4GAN discriminator's score of each unlabelled image (runs with ssl='s4gan' only)",
     },
 }
 # Present for every strategy (no need to declare them).
@@ -355,11 +356,11 @@ class SegQueryInputs(QueryInputs):
     """:class:`QueryInputs` for segmentation: needs ``probs_iter``, ``member_probs_iter``,
     ``predicted_loss``; always also ``costs`` (clicks of each unlabelled image ``[u]``),
     ``threshold`` (the entropy heuristic's normalised-entropy threshold) and ``ens_reduce``
-    (how ENS-ent combines members: ``"mean-prob"`` or ``"mean-entropy"``)."""
+    (how ENS-ent combines members: ``"mean-entropy"``, the paper's default, or ``"mean-prob"``)."""
 
     _kind = "segmentation"
 
-    def __init__(self, unlabelled, *, costs=None, threshold: float = 0.6, ens_reduce: str = "mean-prob", **kw):
+    def __init__(self, unlabelled, *, costs=None, threshold: float = 0.6, ens_reduce: str = "mean-entropy", **kw):
         u = len(np.asarray(unlabelled).reshape(-1))
         costs = np.ones(u) if costs is None else np.asarray(costs, dtype=np.float64)
         super().__init__(unlabelled, costs=costs, threshold=threshold, ens_reduce=ens_reduce, **kw)

@@ -6,9 +6,11 @@ return the same kind. ``K`` = number of classes.
 * **Entropy** (the paper's heuristic, after comparing mean and max aggregation): the number of
   pixels whose softmax entropy, normalised to [0, 1] by ``log K``, exceeds a threshold (0.6).
 * **ENS-ent**: the same count on an ensemble. The paper says "the average entropy over the
-  predictions from all members"; we read it as the entropy of the members' *mean* prediction
-  (the ensemble's predictive entropy, as in Beluch et al. 2018), ``reduce="mean-prob"``. The other
-  reading, the mean of the members' entropies, is ``reduce="mean-entropy"``.
+  predictions from all members": by default its literal reading, the mean of the members'
+  normalised entropies, ``reduce="mean-entropy"``; the entropy of the members' *mean* prediction
+  (the ensemble's predictive entropy, as in Beluch et al. 2018) is ``reduce="mean-prob"``.
+* **SSL-D-score** (with s4GAN only, Sec. 4.3): the s4GAN discriminator's score of the image with
+  the network's prediction (its mean over the image via D's global pooling); the *lowest* first.
 * **Learning Loss** (Yoo & Kweon 2019, adapted): the loss-prediction module's estimate of the
   image's mean pixel cross-entropy; the score is that prediction.
 * **Random**: a seeded permutation (no score).
@@ -77,11 +79,11 @@ def entropy_count(probs, threshold: float = 0.6, ignore=None):
     return c.numpy() if was_np else c
 
 
-def ensemble_entropy_count(member_probs, threshold: float = 0.6, reduce: str = "mean-prob", ignore=None):
+def ensemble_entropy_count(member_probs, threshold: float = 0.6, reduce: str = "mean-entropy", ignore=None):
     """ENS-ent: the entropy count on an ensemble's predictions.
 
-    member_probs ``[M, B, K, H, W]`` -> int64 ``[B]``. ``reduce="mean-prob"``: entropy of the mean
-    prediction (default); ``"mean-entropy"``: mean of the members' normalised entropies.
+    member_probs ``[M, B, K, H, W]`` -> int64 ``[B]``. ``reduce="mean-entropy"`` (default, the paper's
+    literal reading): mean of the members' normalised entropies; ``"mean-prob"``: entropy of the mean prediction.
     """
     p, was_np = _as_tensor(member_probs)
     if reduce == "mean-prob":
@@ -134,3 +136,15 @@ def seg_ensemble_entropy(inputs) -> np.ndarray:
 def seg_learning_loss(inputs) -> np.ndarray:
     """Learning Loss: the predicted per-image loss ``[u]``."""
     return np.asarray(learning_loss_score(inputs.predicted_loss), dtype=np.float64)
+
+
+def d_score_priority(d_scores):
+    """SSL-D-score: the s4GAN discriminator's scores ``[u]`` in (0, 1) turned into query priorities
+    ``[u]`` (higher = query first): ``1 - score``, so the image D rates least like ground truth comes first."""
+    return 1.0 - np.asarray(d_scores, dtype=np.float64)
+
+
+@register_strategy("d-score", task="segmentation", needs={"d_scores"}, label="D-score", color="#17becf")
+def seg_d_score(inputs) -> np.ndarray:
+    """SSL-D-score (paper Sec. 4.3, valid only with ``ssl="s4gan"``): lowest discriminator score first ``[u]``."""
+    return d_score_priority(inputs.d_scores)

@@ -30,6 +30,16 @@ from alkit.strategies import segmentation as seg_scores
 from alkit.engine.train.common import pick_device, prepare_model
 from alkit.engine.train.segmentation import evaluate_segmentation, iterate_predictions, train_segmentation
 
+def per_class_iou(cm: np.ndarray) -> np.ndarray:
+    """IoU of each class ``[K]`` from a confusion matrix ``[K, K]`` (rows = truth); NaN for a class
+    absent from both truth and prediction."""
+    cm = np.asarray(cm, dtype=np.float64)
+    inter = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
+
+
 def encode_preview(masks: np.ndarray) -> str:
     """uint8 ``[P, h, w]`` -> compact JSON-able string ``"P,h,w:<base64>"``."""
     return ",".join(map(str, masks.shape)) + ":" + base64.b64encode(np.ascontiguousarray(masks, np.uint8).tobytes()).decode()
@@ -41,6 +51,9 @@ def decode_preview(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(blob), np.uint8).reshape(tuple(int(s) for s in shape.split(",")))
 
 
+SEG_SSL_METHODS = (None, "s4gan")
+
+
 class SegmentationTask(seg_scores.CarriesStrategies):
     """Click-budget AL on a :class:`SegmentationDataset` (see the module docstring).
 
@@ -49,13 +62,18 @@ class SegmentationTask(seg_scores.CarriesStrategies):
     ``shapes`` uses 0.1). ``preview`` > 0 stores the predictions for
     the first ``preview`` validation images (resized to ``preview_size``) with every evaluation,
     as ``record["preview"]`` (Fig. 12 reads them back with :func:`decode_preview`).
+    ``ssl="s4gan"`` trains every network of a cycle with s4GAN (SSL-X, :mod:`alkit.engine.train.s4gan`)
+    for ``iterations`` iterations (``None``: as many as ``epochs`` supervised epochs take) with the recipe's ``s4gan`` settings (overridden by ``s4gan``);
+    the images without a complete label are its unlabelled images. ``ens_reduce``: how ENS-ent
+    combines its members (``"mean-entropy"``, the paper's literal reading, or ``"mean-prob"``).
     """
 
     def __init__(self, data: SegmentationDataset, *, tolerance: float | None = None, model: str | None = None,
                  pretrained: str | None = "default", epochs: int | None = None, lr: float | None = None,
                  batch_size: int | None = None, crop_size: int | None = None, scale_range=None, head_lr_mult=None,
-                 threshold: float | None = None, ensemble_size: int | None = None, ens_reduce: str = "mean-prob",
-                 ll_weight: float | None = None, preview: int = 0, preview_size: int = 64, eval_batch: int = 64,
+                 threshold: float | None = None, ensemble_size: int | None = None, ens_reduce: str = "mean-entropy",
+                 ll_weight: float | None = None, ssl: str | None = None, iterations: int | None = None,
+                 s4gan: dict | None = None, preview: int = 0, preview_size: int = 64, eval_batch: int = 64,
                  device=None, progress: bool = False):
         from alkit.experiments.recipes import recipe
 
@@ -83,6 +101,15 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         self.ensemble_size = int(r["ensemble_size"] if ensemble_size is None else ensemble_size)
         self.ens_reduce, self.eval_batch, self.progress = ens_reduce, eval_batch, progress
         self.ll_weight = float(r["ll_weight"] if ll_weight is None else ll_weight)
+        if ssl not in SEG_SSL_METHODS:
+            raise ValueError(f"unknown ssl method {ssl!r} for segmentation; choose from none, s4gan")
+        if ens_reduce not in ("mean-entropy", "mean-prob"):
+            raise ValueError(f"unknown ens_reduce {ens_reduce!r}; choose from mean-entropy, mean-prob")
+        self.ssl = ssl
+        it = r["iterations"] if iterations is None else iterations
+        self.iterations = None if it is None else int(it)  # None: matched to the supervised epochs
+        self.s4gan = {**r["s4gan"], **(s4gan or {})}  # s4GAN's settings (recipe + overrides)
+        self._last_discriminator = None
         self.preview, self.preview_size = preview, preview_size
         masks = data.train_masks
         approx, clicks = annotate_many(masks, self.tolerance, background=data.background,
@@ -112,6 +139,21 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         torch.manual_seed(seed)
         model = self.new_model()
         d = self.data
+        if self.ssl == "s4gan":
+            from alkit.engine.train.s4gan import s4gan_iterations, train_s4gan
+
+            # unlabelled: images outside `labelled` plus partially labelled ones (polygon-level labelling)
+            unl = np.setdiff1d(np.arange(len(self.clicks)), labelled)
+            unl = np.union1d(unl, getattr(self, "_partial", np.zeros(0, np.int64))).astype(np.int64)
+            s = dict(self.s4gan)
+            model, self._last_discriminator = train_s4gan(
+                model, d.train_images, self.approx_masks, labelled, unl,
+                iterations=self.iterations or s4gan_iterations(len(labelled), self.epochs, int(s["batch_size"])),
+                batch_size=int(s.pop("batch_size")), lr=self.lr, seed=seed, mean=d.mean, std=d.std,
+                num_classes=d.num_classes, crop_size=self.crop_size, scale_range=self.scale_range,
+                head_lr_mult=self.head_lr_mult, ignore_index=d.ignore_index, lossnet=lossnet,
+                ll_weight=self.ll_weight, device=self.device, progress=self.progress, **s)
+            return model
         return train_segmentation(model, d.train_images, self.approx_masks, labelled, epochs=self.epochs, seed=seed,
                                   mean=d.mean, std=d.std, num_classes=d.num_classes, crop_size=self.crop_size,
                                   scale_range=self.scale_range, batch_size=self.batch_size, lr=self.lr,
@@ -127,15 +169,28 @@ class SegmentationTask(seg_scores.CarriesStrategies):
 
             torch.manual_seed(seed + 7)
             lossnet = LossPredictionModule(self.new_model().tap_channels).to(self.device)
-            return Learner([self._train(labelled, seed, lossnet)], lossnet=lossnet)
+            return self._with_discriminator(Learner([self._train(labelled, seed, lossnet)], lossnet=lossnet))
         members = self.ensemble_size if spec.members == "ensemble" else 1
-        return Learner([self._train(labelled, seed + 1000 * m) for m in range(members)])
+        models = []
+        for m in range(members):
+            models.append(self._train(labelled, seed + 1000 * m))
+            if m == 0:
+                first_d = self._last_discriminator
+        self._last_discriminator = first_d
+        return self._with_discriminator(Learner(models))
+
+    def _with_discriminator(self, learner: Learner) -> Learner:
+        """Under s4GAN, the discriminator trained with ``models[0]`` goes to ``learner.info["discriminator"]``."""
+        if self.ssl == "s4gan":
+            learner.info["discriminator"] = self._last_discriminator
+        self._last_discriminator = None
+        return learner
 
     def evaluate(self, learner: Learner) -> dict:
         d = self.data
-        m, _ = evaluate_segmentation(learner.models[0], d.val_images, d.val_masks, d.num_classes, d.mean, d.std,
+        m, cm = evaluate_segmentation(learner.models[0], d.val_images, d.val_masks, d.num_classes, d.mean, d.std,
                                      ignore_index=d.ignore_index, batch_size=self.eval_batch, device=self.device)
-        out = {"miou": m}
+        out = {"miou": m, "iou_per_class": [round(float(v), 6) for v in per_class_iou(cm)]}
         if self.preview:
             out["preview"] = encode_preview(self.predict_masks(learner, range(self.preview)))
         return out
@@ -174,7 +229,16 @@ class SegmentationTask(seg_scores.CarriesStrategies):
                 out[pos] = pred_loss.cpu().numpy()
             return out
 
+        def d_scores():  # [u]
+            from alkit.engine.train.s4gan import discriminator_scores
+
+            disc = learner.info.get("discriminator")
+            if disc is None:
+                raise ValueError(f"strategy {strategy!r} needs the s4GAN discriminator: run it with ssl='s4gan'")
+            return discriminator_scores(models[0], disc, images, indices, mean, std, **kw)
+
         providers = {"probs_iter": lambda: seg_scores.Batches(probs_batches),
+                     "d_scores": d_scores,
                      "member_probs_iter": lambda: seg_scores.Batches(member_batches),
                      "predicted_loss": predicted_loss}
         return seg_scores.SegQueryInputs(indices, labelled=labelled, costs=self.clicks[indices],

@@ -10,10 +10,16 @@ pixel values are class ids; ``<stem>`` of a mask = stem of its image):
 
 * split folders: ``root/train/images/*``, ``root/train/masks/<stem>.png``, same under ``root/val/``;
 * flat: ``root/images/*`` + ``root/masks/<stem>.png`` with optional ``root/train.txt`` and
-  ``root/val.txt`` (one stem per line); without them a seeded ``val_fraction`` split is used.
+  ``root/val.txt`` (one stem per line); without them a seeded ``val_fraction`` split is used;
+* SegNet / CamVid as it ships: ``root/train/*`` + ``root/trainannot/<stem>.png``, ``root/val/`` +
+  ``root/valannot/``, ``root/test/`` + ``root/testannot/`` (the pool is ``train``, the validation set
+  ``val``; without ``val/`` it is ``test``). CamVid's void label is 11: give ``ignore_index=11``.
 
 Class names come from ``classes`` or ``root/classes.txt`` (one per line, index order), else
-``class_0 .. class_{K-1}`` with K = 1 + the largest id found.
+``class_0 .. class_{K-1}`` with K = 1 + the largest id found. The optional metadata file
+``root/dataset.json`` may hold ``classes`` (a list), ``ignore_index`` (the void label, 0-255) and
+``background``; arguments given to :func:`load_seg_folder` win over it. A mask id that is neither a
+class nor the ignore index is one ``ValueError`` naming the file (when the class list is known).
 """
 
 from __future__ import annotations
@@ -152,20 +158,68 @@ def _split_files(img_dir: Path, mask_dir: Path, stems: list[str] | None, split: 
     return [images[s] for s in stems], [mask_dir / f"{s}.png" for s in stems]
 
 
-def load_seg_folder(root, *, classes: list[str] | None = None, ignore_index: int = 255, background: int = 0,
-                    val_fraction: float = 0.2, seed: int = 0, name: str | None = None) -> SegmentationDataset:
-    """Read a generic segmentation folder (layouts in the module docstring) into memory."""
+METADATA_FILE = "dataset.json"
+
+
+def read_metadata(root: Path) -> dict:
+    """The folder's ``dataset.json`` (``classes``, ``ignore_index``, ``background``), checked; ``{}`` if absent."""
+    import json
+
+    path = root / METADATA_FILE
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a JSON object ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    unknown = sorted(set(meta) - {"classes", "ignore_index", "background"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: classes, ignore_index, background")
+    for key in ("ignore_index", "background"):
+        if key in meta:
+            check_label_value(meta[key], f"{path}: {key}")
+    if "classes" in meta and (not isinstance(meta["classes"], list) or not meta["classes"]):
+        raise ValueError(f"{path}: classes must be a non-empty list of names")
+    return meta
+
+
+def check_label_value(value, what: str) -> int:
+    """An integer label value 0..255 (masks are uint8), else ``ValueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= 255:
+        raise ValueError(f"{what} must be an integer 0..255 (masks hold uint8 class ids), got {value!r}")
+    return int(value)
+
+
+def load_seg_folder(root, *, classes: list[str] | None = None, ignore_index: int | None = None,
+                    background: int | None = None, val_fraction: float = 0.2, seed: int = 0,
+                    name: str | None = None) -> SegmentationDataset:
+    """Read a segmentation folder (layouts in the module docstring) into memory.
+
+    ``ignore_index``: the void label (default: ``dataset.json``'s, else 255); ``background``: the
+    annotator's background class (default: ``dataset.json``'s, else 0)."""
     typed = str(root)
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"folder not found: {typed}")
     if not root.is_dir():
         raise NotADirectoryError(f"not a folder: {typed}")
+    meta = read_metadata(root)
+    ignore_index = check_label_value(meta.get("ignore_index", 255) if ignore_index is None else ignore_index,
+                                     "ignore_index")
+    background = int(meta.get("background", 0) if background is None else background)
+    if classes is None and "classes" in meta:
+        classes = [str(c) for c in meta["classes"]]
     if classes is None and (root / "classes.txt").exists():
         classes = [c.strip() for c in (root / "classes.txt").read_text().splitlines() if c.strip()]
         if not classes:
             raise ValueError(f"{root / 'classes.txt'} is empty (one class name per line expected)")
-    if (root / "train" / "images").is_dir():
+    if (root / "trainannot").is_dir():  # SegNet / CamVid
+        val = "val" if (root / "val").is_dir() else "test"
+        tr = _split_files(root / "train", root / "trainannot", None, "train")
+        va = _split_files(root / val, root / f"{val}annot", None, val)
+    elif (root / "train" / "images").is_dir():
         tr = _split_files(root / "train" / "images", root / "train" / "masks", None, "train")
         va = _split_files(root / "val" / "images", root / "val" / "masks", None, "val")
     elif (root / "images").is_dir():
@@ -186,8 +240,11 @@ def load_seg_folder(root, *, classes: list[str] | None = None, ignore_index: int
         tr = _split_files(root / "images", root / "masks", tr_s, "train")
         va = _split_files(root / "images", root / "masks", va_s, "val")
     else:
-        raise FileNotFoundError(f"{typed}: no images/ + masks/ or train/images + val/images folders "
+        raise FileNotFoundError(f"{typed}: no images/ + masks/, train/images + val/images or train/ + trainannot/ folders "
                                 f"(a segmentation folder dataset; see alkit.engine.data.seg_folder)")
+    if classes is not None and ignore_index < len(classes):
+        raise ValueError(f"ignore_index {ignore_index} is also a class id (classes 0..{len(classes) - 1}); "
+                         f"give the void label, e.g. {len(classes)} or 255")
     n_cls = None if classes is None else len(classes)
     tr_im, tr_m = stack_if_same_size(*read_pairs(*tr, desc="train", num_classes=n_cls, ignore_index=ignore_index))
     va_im, va_m = stack_if_same_size(*read_pairs(*va, desc="val", num_classes=n_cls, ignore_index=ignore_index))

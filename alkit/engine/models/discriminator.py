@@ -1,0 +1,43 @@
+"""The s4GAN discriminator (Mittal, Tatarchenko & Brox 2019, "Semi-supervised semantic segmentation
+with high- and low-level consistency", s4GAN branch; used by the paper's SSL-X in Sec. 4.3).
+
+Input: an image concatenated with a class map — the segmentation network's softmax (a "fake") or
+the one-hot ground truth (a "real") — so ``3 + K`` channels. Four 4x4 stride-2 convolutions
+(64-128-256-512 channels at the original width), leaky ReLU 0.2 and 2-D dropout 0.5 after each,
+global average pooling, one linear layer to one logit. The pooled 512-d vector is the feature the
+generator's feature-matching loss compares; ``sigmoid(logit)`` is the confidence score that gates
+self-training (threshold 0.6) and that SSL-D-score ranks images by (lowest first).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class S4GANDiscriminator(nn.Module):
+    """s4GAN's image-level discriminator.
+
+    ``num_classes`` K, ``width`` the first layer's channels (64 in the original; layers double it:
+    64-128-256-512). ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
+    ``(logit [B], features [B, 8 * width])``.
+    """
+
+    def __init__(self, num_classes: int, width: int = 64, in_image_channels: int = 3, dropout: float = 0.5):
+        super().__init__()
+        self.in_channels = in_image_channels + num_classes
+        chans = [self.in_channels, width, 2 * width, 4 * width, 8 * width]
+        self.convs = nn.ModuleList([nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in zip(chans, chans[1:])])
+        self.drop = nn.Dropout2d(dropout)
+        self.fc = nn.Linear(8 * width, 1)
+        self.feature_dim = 8 * width
+
+    def forward(self, x: torch.Tensor):
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"discriminator expects {self.in_channels} channels (image + class map), got {x.shape[1]}")
+        h = x
+        for conv in self.convs:
+            h = self.drop(F.leaky_relu(conv(h), 0.2))
+        feat = h.mean((2, 3))
+        return self.fc(feat).squeeze(1), feat

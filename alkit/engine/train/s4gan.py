@@ -1,0 +1,196 @@
+"""s4GAN semi-supervised training of a segmentation network (Mittal et al. 2019, s4GAN branch) —
+the trainer of the paper's SSL-X segmentation runs (Sec. 4.3, Fig. 13 dashed lines).
+
+The segmentation network is the generator G, :class:`~alkit.engine.models.discriminator.S4GANDiscriminator`
+the discriminator D. One iteration takes a labelled batch (image x_l, mask y_l) and an unlabelled
+batch x_u (both with the supervised recipe's random scaled crop):
+
+* generator loss  = CE(G(x_l), y_l)                                   (ignore pixels skipped)
+                  + lambda_fm * | mean_b f(x_l ⊕ onehot(y_l)) - mean_b f(x_u ⊕ softmax G(x_u)) |_1 / d
+                  + lambda_st * CE(G(x_u_i), argmax G(x_u_i)) over unlabelled images i with
+                    sigmoid D(x_u_i ⊕ softmax G(x_u_i)) > st_threshold          (self-training)
+  where f is D's pooled penultimate feature (feature matching; mean absolute difference);
+* discriminator loss = BCE(D(x_l ⊕ onehot(y_l)), 1) + BCE(D(x_u ⊕ softmax G(x_u)).detach(), 0).
+
+Original hyperparameters: lambda_fm 0.1, lambda_st 1.0, st_threshold 0.6, D: Adam(lr 1e-4,
+betas (0.9, 0.99)); G keeps its supervised recipe (SGD, poly schedule); paper scale 10k iterations
+per AL cycle with batch 8 (Sec. 4.3).
+
+**Ignore pixels in the "real" maps.** Masks may hold ``ignore_index`` (crop padding, void labels,
+the unlabelled pixels of a partially labelled image in polygon-level labelling). Their one-hot
+"real" map would be undefined, so at those pixels the real map takes the generator's own
+(detached) softmax: D then judges only the labelled pixels' agreement with the image, and a
+partially labelled image still contributes as a real example. A labelled batch with no valid
+pixel at all is still used (it is then a copy of the prediction, harmless for D on average).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alkit.engine.models.discriminator import S4GANDiscriminator
+from alkit.engine.train.common import autocast, learning_loss_term, make_generator
+from alkit.engine.train.segmentation import _batch, _norm, param_groups
+
+# Mittal et al. 2019 (s4GAN branch), paper-scale settings; see the module docstring.
+S4GAN_DEFAULTS = dict(lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4, betas_d=(0.9, 0.99), d_width=64)
+
+
+def real_maps(y: torch.Tensor, probs: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    """One-hot "real" class maps ``[B, K, H, W]`` from masks ``y`` int ``[B, H, W]``; at ``ignore_index``
+    pixels the (detached) predicted probabilities ``probs`` ``[B, K, H, W]`` fill in."""
+    valid = y != ignore_index
+    onehot = F.one_hot(torch.where(valid, y, torch.zeros_like(y)), num_classes).permute(0, 3, 1, 2).float()
+    return torch.where(valid.unsqueeze(1), onehot, probs.detach().float())
+
+
+def _sample(pool: np.ndarray, n: int, gen: torch.Generator) -> np.ndarray:
+    """``n`` items of ``pool`` drawn from a seeded stream of shuffled passes (epochs) over it."""
+    return pool[torch.randint(len(pool), (n,), generator=gen, device=gen.device).cpu().numpy()]
+
+
+def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterations: int, batch_size: int = 8,
+                lr: float = 2.5e-4, seed: int = 0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                num_classes: int | None = None, crop_size: int = 321, scale_range=(0.5, 1.5), hflip: bool = True,
+                momentum: float = 0.9, weight_decay: float = 5e-4, poly_power: float = 0.9,
+                head_lr_mult: float = 10.0, ignore_index: int = 255, lambda_fm: float = 0.1, lambda_st: float = 1.0,
+                st_threshold: float = 0.6, lr_d: float = 1e-4, betas_d=(0.9, 0.99), d_width: int = 64,
+                discriminator: nn.Module | None = None, lossnet: nn.Module | None = None, ll_weight: float = 1.0,
+                ll_stop_fraction: float = 0.6, device=None, progress: bool = False, stats: dict | None = None):
+    """Train segmentation network ``model`` (the generator) with s4GAN; returns ``(model, discriminator)``
+    both in eval mode.
+
+    images: uint8 ``[N, 3, H, W]`` or a list of ``[3, H_i, W_i]``; masks: integer ``[N, H, W]`` / list
+    (the approximated masks; ``ignore_index`` pixels add nothing to the CE, see the module docstring
+    for the discriminator). ``labelled`` / ``unlabelled``: int arrays of image indices (they may
+    overlap: a partially labelled image is both). ``iterations`` G/D update pairs of ``batch_size``
+    labelled + ``batch_size`` unlabelled images. With an empty ``unlabelled`` the unlabelled batch
+    is the labelled images (feature matching / self-training on their predictions). ``lossnet``:
+    Learning Loss module trained with the generator (CE + ``ll_weight`` x ranking loss), as in
+    :func:`alkit.engine.train.segmentation.train_segmentation`. ``stats``: optional dict that
+    receives the mean losses and the fraction of unlabelled images that passed the threshold.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    labelled = np.asarray(labelled, dtype=np.int64).reshape(-1)
+    unlabelled = np.asarray(unlabelled, dtype=np.int64).reshape(-1)
+    if len(labelled) == 0:
+        raise ValueError("train_s4gan needs at least one labelled image")
+    if len(unlabelled) == 0:
+        unlabelled = labelled
+    if num_classes is None:
+        num_classes = int(model.classifier.out_channels) if hasattr(model, "classifier") else None
+        if num_classes is None:
+            raise ValueError("train_s4gan: give num_classes")
+    gen = make_generator(seed, device)
+    if discriminator is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 4242)
+            discriminator = S4GANDiscriminator(num_classes, width=d_width)
+    D = discriminator.to(device)
+    iterations = max(1, int(iterations))
+    groups = param_groups(model, lr, head_lr_mult)
+    if lossnet is not None:
+        groups.append({"params": list(lossnet.parameters()), "lr": groups[-1]["lr"]})
+    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - min(s, iterations) / iterations) ** poly_power)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas_d))
+    model.train(), D.train()
+    if lossnet is not None:
+        lossnet.train()
+    sums = dict(ce=0.0, fm=0.0, st=0.0, d=0.0, passed=0.0)
+    bar = tqdm(total=iterations, desc="s4gan", unit="step", leave=False, disable=not progress)
+    for step in range(iterations):
+        il, iu = _sample(labelled, batch_size, gen), _sample(unlabelled, batch_size, gen)
+        xl, yl = _batch(images, masks, il, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
+        xu, _ = _batch(images, masks, iu, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
+        # two forward passes, as the original code does (batch-norm statistics per batch kind)
+        with autocast(device):
+            logits_l, taps = model.forward_features(xl)
+            logits_u = model.forward_features(xu)[0]
+        logits_l, logits_u = logits_l.float(), logits_u.float()
+        pix = F.cross_entropy(logits_l, yl, ignore_index=ignore_index, reduction="none")
+        valid = (yl != ignore_index).sum((1, 2)).clamp_min(1)
+        ce = pix.sum() / valid.sum()
+        loss = ce
+        if lossnet is not None:
+            with autocast(device):
+                loss = loss + ll_weight * learning_loss_term(lossnet, taps, pix.sum((1, 2)) / valid,
+                                                             stop_gradient=step >= ll_stop_fraction * iterations)
+        probs_l, probs_u = torch.softmax(logits_l, 1), torch.softmax(logits_u, 1)
+        real = torch.cat([real_maps(yl, probs_l, num_classes, ignore_index), xl], 1)
+        fake = torch.cat([probs_u, xu], 1)
+        # generator step: D's parameters get no update here (their gradients are cleared before D's step)
+        logit_fake, feat_fake = D(fake)
+        with torch.no_grad():
+            _, feat_real = D(real)
+        fm = (feat_real.mean(0) - feat_fake.mean(0)).abs().mean()
+        passed = torch.sigmoid(logit_fake.detach()) > st_threshold
+        if passed.any():
+            pseudo = probs_u.detach().argmax(1)
+            st = F.cross_entropy(logits_u[passed], pseudo[passed])
+        else:
+            st = logits_u.sum() * 0.0
+        loss = loss + lambda_fm * fm + lambda_st * st
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        # discriminator step: real = image + one-hot GT of labelled images, fake = image + prediction
+        opt_d.zero_grad(set_to_none=True)
+        lr_, _ = D(real.detach())
+        lf_, _ = D(fake.detach())
+        d_loss = (F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
+                  + F.binary_cross_entropy_with_logits(lf_, torch.zeros_like(lf_)))
+        d_loss.backward()
+        opt_d.step()
+        for k, v in (("ce", ce), ("fm", fm), ("st", st), ("d", d_loss), ("passed", passed.float().mean())):
+            sums[k] += float(v.detach())
+        bar.update(1)
+    bar.close()
+    model.eval(), D.eval()
+    if lossnet is not None:
+        lossnet.eval()
+    if stats is not None:
+        stats.update({k: v / iterations for k, v in sums.items()})
+    return model, D
+
+
+@torch.inference_mode()
+def discriminator_scores(model: nn.Module, discriminator: nn.Module, images, indices, mean, std, *,
+                         batch_size: int = 64, device=None) -> np.ndarray:
+    """s4GAN confidence of each image ``images[indices]``: ``sigmoid(D(image ⊕ softmax G(image)))``,
+    float64 ``[len(indices)]`` in (0, 1) (D's global pooling makes it the mean over the image).
+    SSL-D-score queries the lowest first."""
+    from alkit.engine.train.segmentation import iterate_predictions
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    discriminator.eval()
+    indices = np.asarray(indices, dtype=np.int64)
+    out = np.zeros(len(indices), dtype=np.float64)
+    for pos, probs, _ in iterate_predictions(model, images, indices, mean, std, batch_size=batch_size, device=device):
+        out[pos] = d_score_of(discriminator, probs, images, indices[pos], mean, std, device).cpu().numpy()
+    return out
+
+
+def d_score_of(discriminator: nn.Module, probs: torch.Tensor, images, idx, mean, std, device) -> torch.Tensor:
+    """``sigmoid(D(image ⊕ probs))`` ``[b]`` for softmax maps ``probs`` ``[b, K, H, W]`` of images ``images[idx]``."""
+    if isinstance(images, torch.Tensor):
+        x = images[torch.as_tensor(np.asarray(idx), device=images.device)].to(device)
+    else:
+        x = torch.stack([images[int(i)] for i in np.asarray(idx).reshape(-1)]).to(device)
+    x = _norm(x, mean, std)
+    logit, _ = discriminator(torch.cat([probs.float().to(device), x], 1))
+    return torch.sigmoid(logit.float())
+
+
+def s4gan_iterations(n_labelled: int, epochs: int, batch_size: int) -> int:
+    """Iterations that give s4GAN as many labelled-batch passes as ``epochs`` supervised epochs on
+    ``n_labelled`` images (what the ``shapes`` recipe uses when no iteration count is set)."""
+    return max(1, math.ceil(n_labelled / batch_size) * epochs)

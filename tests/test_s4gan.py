@@ -1,0 +1,150 @@
+"""s4GAN (Mittal et al. 2019) and SSL-D-score (paper Sec. 4.3): discriminator input, real/fake
+separation on a toy problem, self-training gate, D-score ranking, SSL-X runs and their checks."""
+
+import numpy as np
+import pytest
+import torch
+
+from alkit.engine.models.discriminator import S4GANDiscriminator
+from alkit.engine.models.segmentation import build_segmentation_model
+from alkit.engine.train.s4gan import d_score_of, real_maps, train_s4gan
+from alkit.strategies.segmentation import d_score_priority
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def toy(n=24, size=32, seed=0):
+    """Images with one bright rectangle (class 1) on a dark background (class 0)."""
+    g = np.random.default_rng(seed)
+    masks = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        y, x = g.integers(0, size - 12, 2)
+        h, w = g.integers(6, 12, 2)
+        masks[i, y:y + h, x:x + w] = 1
+    images = (masks[:, None] * 180 + g.integers(0, 60, (n, 3, size, size))).astype(np.uint8)
+    return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+def onehot(masks, k=2):
+    return torch.nn.functional.one_hot(masks, k).permute(0, 3, 1, 2).float()
+
+
+def test_discriminator_channels():
+    d = S4GANDiscriminator(num_classes=5, width=8)
+    logit, feat = d(torch.zeros(2, 8, 32, 32))
+    assert logit.shape == (2,) and feat.shape == (2, 64)
+    with pytest.raises(ValueError, match="8 channels"):
+        d(torch.zeros(2, 5, 32, 32))  # a class map without its image
+
+
+def test_real_maps_fill_ignore_with_prediction():
+    y = torch.tensor([[[0, 1], [255, 1]]])
+    probs = torch.full((1, 3, 2, 2), 1 / 3)
+    out = real_maps(y, probs, 3)
+    assert torch.equal(out[0, :, 0, 0], torch.tensor([1.0, 0, 0]))
+    assert torch.equal(out[0, :, 0, 1], torch.tensor([0.0, 1, 0]))
+    assert torch.allclose(out[0, :, 1, 0], torch.full((3,), 1 / 3))  # ignore pixel: the prediction
+
+
+@pytest.fixture(scope="module")
+def trained():
+    images, masks = toy()
+    torch.manual_seed(0)
+    model = build_segmentation_model("small-seg", 2, None)
+    seen, stats = [], {}
+    d = S4GANDiscriminator(2, width=8)
+    d.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[1]))
+    model, d = train_s4gan(model, images, masks, np.arange(8), np.arange(8, 24), iterations=40, batch_size=4,
+                           lr=0.0, seed=0, mean=MEAN, std=STD, num_classes=2, crop_size=32,
+                           scale_range=(1.0, 1.0), head_lr_mult=1.0, lr_d=2e-3, discriminator=d, stats=stats)
+    return images, masks, model, d, seen, stats
+
+
+def test_discriminator_sees_image_plus_class_map(trained):
+    *_, seen, _ = trained
+    assert seen and set(seen) == {3 + 2}
+
+
+def test_discriminator_separates_real_from_fake(trained):
+    images, masks, model, d, _, _ = trained
+    idx = np.arange(8, 24)
+    with torch.no_grad():
+        fake = torch.softmax(model((images[idx].float() / 255 - 0.5) / 0.25), 1)
+        s_fake = d_score_of(d, fake, images, idx, MEAN, STD, "cpu")
+        s_real = d_score_of(d, onehot(masks[idx]), images, idx, MEAN, STD, "cpu")
+    assert s_real.min() > s_fake.max()
+
+
+def test_d_score_ranks_corrupted_prediction_first(trained):
+    images, masks, _, d, _, _ = trained
+    idx = np.arange(8, 16)
+    good = onehot(masks[idx])
+    good[3] = onehot(1 - masks[idx[3]][None])[0]  # image 3: every pixel's class flipped
+    good[5] = torch.full_like(good[5], 0.5)  # image 5: no idea at all
+    with torch.no_grad():
+        scores = d_score_of(d, good, images, idx, MEAN, STD, "cpu").numpy()
+    order = np.argsort(-d_score_priority(scores))
+    assert set(order[:2]) == {3, 5}
+
+
+def test_self_training_gate(trained):
+    images, masks, *_ = trained
+    for thr, expect in ((1.0, 0.0), (0.0, 1.0)):
+        stats = {}
+        torch.manual_seed(0)
+        model = build_segmentation_model("small-seg", 2, None)
+        train_s4gan(model, images, masks, np.arange(4), np.arange(4, 24), iterations=2, batch_size=4, lr=0.01,
+                    seed=1, mean=MEAN, std=STD, num_classes=2, crop_size=32, head_lr_mult=1.0, d_width=4,
+                    st_threshold=thr, stats=stats)
+        assert stats["passed"] == expect
+        assert (stats["st"] == 0.0) == (expect == 0.0)
+
+
+def test_ssl_run_and_d_score_budget(tmp_path):
+    from alkit.experiments.config import Experiment, run
+
+    exp = Experiment(dataset="shapes", ssl="s4gan", strategies=("random", "d-score"), trials=1, cycles=1,
+                     iterations=2, initial=300, step=300, data_options=dict(n_train=60, n_val=16), workers=1)
+    task = exp.build_task()
+    df = run(exp, task=task, store_root=tmp_path, progress=False)
+    assert set(df.strategy) == {"random", "d-score"} and set(df.ssl) == {"s4gan"}
+    assert len(df.iou_per_class.iloc[-1]) == task.data.num_classes
+    worst = task.clicks.max()
+    assert (df.n_clicks <= df.budget + worst).all()
+    key = exp.store_config("d-score", task)
+    assert key["ssl"] == "s4gan" and key["s4gan"]["lambda_fm"] == 0.1
+    sup = Experiment(dataset="shapes", strategies=("random",), data_options=dict(n_train=60, n_val=16))
+    assert "ssl" not in sup.store_config("random", task)  # supervised keys as before s4GAN
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(dataset="shapes", strategies=("d-score",)), "needs ssl='s4gan'"),
+    (dict(dataset="digits", ssl="s4gan"), "s4gan is for segmentation"),
+    (dict(dataset="shapes", ssl="uda"), "uda is for classification"),
+])
+def test_ssl_misuse_is_one_value_error(kw, match):
+    from alkit.experiments.config import Experiment
+
+    with pytest.raises(ValueError, match=match):
+        Experiment(**kw).resolved()
+
+
+def test_seg_findings_names_and_verdicts():
+    """The 07 findings name runs as the paper does and test them paired by trial."""
+    import pandas as pd
+
+    from alkit.analysis import findings as F
+
+    assert F.seg_run_label("random", "s4gan") == "SSL-Random" and F.seg_run_label("random", "none") == "Random"
+    assert F.seg_run_label("d-score", "s4gan") == "SSL-D-score"
+    assert F.seg_run_label("random-image-entropy-polygon", "s4gan") == "SSL-Random-Image-Entropy-Polygon"
+    rows = []
+    for t, (raw, ssl, dsc) in enumerate([(0.40, 0.50, 0.49), (0.42, 0.55, 0.53), (0.41, 0.52, 0.52)]):
+        rows += [dict(strategy="random", ssl="none", trial=t, cycle=1, budget=2, miou=raw),
+                 dict(strategy="random", ssl="s4gan", trial=t, cycle=1, budget=2, miou=ssl),
+                 dict(strategy="d-score", ssl="s4gan", trial=t, cycle=1, budget=2, miou=dsc)]
+    df = pd.DataFrame(rows)
+    assert F.ssl_lifts_random_segmentation(df).verdict == F.REPLICATED  # +10, +13, +11 points
+    assert F.d_score_not_above_ssl_random(df).verdict == F.REPLICATED  # -1, -2, 0
+    assert F.entropy_polygon_beats_random_polygon(df).verdict.startswith("not tested")
+    assert F.ssl_lifts_random_segmentation(df[df.trial < 2]).verdict.startswith("no verdict")
