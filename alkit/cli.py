@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--augment", metavar="NAME",
                    help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
     r.add_argument("--ssl", metavar="NAME",
-                   help=f"classification: none | uda, semi-supervised training, paper Sec. 3.2.3 "
+                   help=f"classification: none | uda | fixmatch, semi-supervised training, paper Sec. 3.2.3 "
                         f"(default: {d['ssl']})")
     r.add_argument("--regime", metavar="NAME",
                    help="classification: high | low, the paper's budgets for the dataset; sets "
@@ -104,13 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cycles", metavar="N", help=f"query cycles after the initial set, >= 1 (default: {d['cycles']})")
     r.add_argument("--trials", metavar="N", help=f"trials per strategy, >= 1 (default: {d['trials']})")
     r.add_argument("--epochs", metavar="N",
-                   help=f"supervised epochs per cycle, >= 1; not with --ssl uda (default: {d['epochs']}; "
+                   help=f"supervised epochs per cycle, >= 1; not with --ssl (default: {d['epochs']}; "
                         f"paper: 150)")
     r.add_argument("--min-steps", metavar="N",
                    help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
                         f"(default: {d['min_steps']})")
     r.add_argument("--iterations", metavar="N",
-                   help=f"with --ssl uda: UDA iterations per cycle, >= 1 (default: {d['iterations']}; "
+                   help=f"with --ssl uda|fixmatch: SSL iterations per cycle, >= 1 (default: {d['iterations']}; "
                         f"paper: 50000)")
     r.add_argument("--model", metavar="NAME",
                    help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
@@ -292,13 +292,13 @@ def check_run(a) -> argparse.Namespace:
         from alkit.experiments.config import REGIMES
 
         C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"))
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda", "fixmatch"))
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
-            C.not_given({"--iterations": a.iterations}, "without --ssl uda (it counts UDA iterations)")
+            C.not_given({"--iterations": a.iterations}, "without --ssl uda|fixmatch (it counts SSL iterations)")
         else:
             C.not_given({"--epochs": a.epochs, "--min-steps": a.min_steps},
-                        "with --ssl uda (UDA trains --iterations per cycle)")
+                        f"with --ssl {v['ssl']} (SSL trains --iterations per cycle)")
         if a.regime is not None:
             valid = sorted({r for ds, r in REGIMES if ds == dataset})
             if not valid:

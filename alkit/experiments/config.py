@@ -23,7 +23,7 @@ from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F4
 RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
 CLASSIFICATION_ONLY = ("augment", "ssl", "min_steps", "iterations", "unlabelled_batch", "regime")
-SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview")
+SEGMENTATION_ONLY = ("tolerance", "threshold", "data_options", "preview")
 
 
 @dataclass
@@ -51,12 +51,14 @@ class Experiment:
     ensemble_size: int | None = None
     # classification
     augment: str = "paper"  # "none" | "paper" (| "weak" | "strong")
-    ssl: str | None = None  # None | "uda"
+    ssl: str | None = None  # None | "uda" | "fixmatch"
     min_steps: int | None = None
     iterations: int | None = None  # UDA iterations per cycle
     unlabelled_batch: int | None = None
     # segmentation
     tolerance: float | None = None  # polygon tolerance of the annotator, px
+    # segmentation: the backbone's weights ("default" = the recipe's); classification: None or "glyphs"
+    # (the small CNN pre-trained on the synthetic glyph set, alkit.engine.train.pretrain)
     pretrained: str | None = "default"
     threshold: float | None = None  # normalised-entropy threshold of Entropy / ENS-ent
     data_options: dict = field(default_factory=dict)
@@ -84,6 +86,12 @@ class Experiment:
             if f.name in (SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY):
                 continue
             value = getattr(self, f.name)
+            if f.name == "pretrained" and kind == "classification":
+                if value not in (None, "default"):  # in the key only when set: older runs keep their keys
+                    out[f.name] = value
+                continue
+            if f.name == "lr" and value is None and kind == "classification" and self.ssl:
+                value = r.get("ssl_lr", r["lr"])  # SSL has its own learning rate in the digits recipes
             if value is None and f.name in r:
                 value = r[f.name]
             out[f.name] = value
@@ -113,7 +121,8 @@ class Experiment:
             return ClassificationTask(data, model=s["model"], augment=s["augment"], ssl=s["ssl"], epochs=s["epochs"],
                                       min_steps=s["min_steps"], iterations=s["iterations"],
                                       batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
-                                      ensemble_size=s["ensemble_size"], device=self.device)
+                                      ensemble_size=s["ensemble_size"], device=self.device,
+                                      pretrained=s.get("pretrained"))
         from alkit.tasks.segmentation import SegmentationTask
 
         return SegmentationTask(data, tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
