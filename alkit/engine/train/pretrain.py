@@ -54,12 +54,14 @@ def pretrain_on_glyphs(model: str = "small-cnn", recipe: dict | None = None) -> 
 
 def glyph_backbone(model: str = "small-cnn", cache_dir=None, recipe: dict | None = None) -> dict[str, torch.Tensor]:
     """The glyph-pre-trained backbone state_dict (no head): read from the cache or trained once and
-    written atomically to ``cache_dir`` (default ``outputs/pretrained``)."""
+    written atomically to ``cache_dir`` (default ``$ALKIT_PRETRAINED`` if set, else ``outputs/pretrained``)."""
     from pathlib import Path
 
     from alkit.paths import outputs_dir
 
-    folder = Path(cache_dir) if cache_dir is not None else outputs_dir() / "pretrained"
+    if cache_dir is None:
+        cache_dir = os.environ.get("ALKIT_PRETRAINED") or outputs_dir() / "pretrained"
+    folder = Path(cache_dir)
     path = folder / f"glyphs-{model}-{cache_key(model, recipe)}.pt"
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
