@@ -75,3 +75,37 @@ def test_fixmatch_beats_supervised_on_digits_with_20_labels():
     sup, fix = np.array(sup), np.array(fix)
     print(f"\ndigits, 20 labels: supervised {np.round(100 * sup, 1)} | FixMatch {np.round(100 * fix, 1)}")
     assert fix.mean() > sup.mean() + 0.02
+
+
+def test_ssl_method_and_pretraining_are_in_the_store_key():
+    from alkit.experiments.config import Experiment
+
+    data = load_digits()
+    keys = {}
+    for name, kw in {"uda": dict(ssl="uda"), "fixmatch": dict(ssl="fixmatch"), "raw": {},
+                     "glyphs": dict(pretrained="glyphs")}.items():
+        exp = Experiment(regime="high", **kw)
+        task = exp.build_task(data=data) if name != "glyphs" else None
+        if task is None:  # building the glyph task is cheap (no pre-training until a model is made)
+            task = exp.build_task(data=data)
+            assert task.pretrained == "glyphs"
+        keys[name] = exp.store_config("entropy", task)
+    assert keys["uda"]["ssl"] == "uda" and keys["fixmatch"]["ssl"] == "fixmatch"
+    assert keys["uda"] != keys["fixmatch"]
+    assert keys["uda"]["lr"] == keys["fixmatch"]["lr"] == 0.1  # the digits SSL learning rate
+    assert keys["raw"]["lr"] == 0.03 and "pretrained" not in keys["raw"]
+    assert keys["glyphs"]["pretrained"] == "glyphs"
+    with pytest.raises(ValueError, match="fixmatch"):
+        Experiment(ssl="mixmatch").build_task(data=data)
+
+
+def test_every_strategy_runs_with_fixmatch():
+    """SSL-X with FixMatch for each built-in classification strategy: one tiny cycle."""
+    from alkit.experiments.config import Experiment, run
+
+    exp = Experiment(ssl="fixmatch", strategies=("random", "entropy", "ens-varr", "coreset", "ll"), trials=1,
+                     initial=20, step=10, cycles=1, iterations=2, unlabelled_batch=8, batch_size=8,
+                     ensemble_size=2, workers=1)
+    df = run(exp, progress=False)
+    assert set(df.ssl) == {"fixmatch"} and len(df) == 5 * 2
+    assert (df[df.cycle == 1].n_labelled == 30).all()
