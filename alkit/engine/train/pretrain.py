@@ -24,6 +24,7 @@ from alkit.engine.augment import build_augment
 from alkit.engine.data.base import ImageDataset, channel_stats
 from alkit.engine.data.glyphs import GENERATOR_VERSION, GLYPHS, make_glyphs
 from alkit.engine.models import build_model
+from alkit.engine.train.common import torch_threads
 from alkit.engine.train.supervised import train_supervised
 
 # 40 classes x 125 glyphs = 5,000 images; 8 epochs at batch 64 (~630 SGD steps), lr 0.05, the
@@ -46,7 +47,7 @@ def pretrain_on_glyphs(model: str = "small-cnn", recipe: dict | None = None) -> 
     data = ImageDataset("glyphs", x, y, x[:1], y[:1], list(GLYPHS), mean, std)
     torch.manual_seed(r["seed"])
     net = build_model(model, len(GLYPHS), in_channels=1, image_size=8)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), torch_threads(1):  # tiny 8x8 convolutions: one thread is fastest
         train_supervised(net, data, np.arange(len(y)), epochs=r["epochs"], batch_size=r["batch_size"], lr=r["lr"],
                          augment=build_augment(r["augment"], 8, hflip=False), seed=r["seed"])
     return {k: v.detach().cpu().clone() for k, v in net.state_dict().items() if not k.startswith("fc.")}
