@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--augment", metavar="NAME",
                    help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
     r.add_argument("--ssl", metavar="NAME",
-                   help=f"semi-supervised training (SSL-X): classification none | uda (paper Sec. 3.2.3), "
+                   help=f"semi-supervised training (SSL-X): classification none | uda | fixmatch (paper Sec. 3.2.3), "
                         f"segmentation none | s4gan (Sec. 4.3; enables strategy d-score) (default: {d['ssl']})")
     r.add_argument("--regime", metavar="NAME",
                    help="classification: high | low, the paper's budgets for the dataset; sets "
@@ -106,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cycles", metavar="N", help=f"query cycles after the initial set, >= 1 (default: {d['cycles']})")
     r.add_argument("--trials", metavar="N", help=f"trials per strategy, >= 1 (default: {d['trials']})")
     r.add_argument("--epochs", metavar="N",
-                   help=f"supervised epochs per cycle, >= 1; not with --ssl uda (default: {d['epochs']}; "
+                   help=f"supervised epochs per cycle, >= 1; not with --ssl (default: {d['epochs']}; "
                         f"paper: 150)")
     r.add_argument("--min-steps", metavar="N",
                    help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
                         f"(default: {d['min_steps']})")
     r.add_argument("--iterations", metavar="N",
-                   help=f"with --ssl uda / s4gan: UDA / s4GAN iterations per cycle, >= 1 (default: {d['iterations']}; "
-                        f"paper: 50000 / 10000)")
+                   help=f"with --ssl uda|fixmatch|s4gan: SSL iterations per cycle, >= 1 (default: {d['iterations']}; "
+                        f"paper: 50000 UDA / 10000 s4GAN)")
     r.add_argument("--model", metavar="NAME",
                    help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
                         "deeplabv2-resnet101 | deeplabv2-resnet50 (default: by dataset)")
@@ -333,14 +333,14 @@ def check_run(a) -> argparse.Namespace:
 
         C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
         if v["ssl"] == "s4gan":
-            raise C.UsageError(f"--ssl: s4gan is for segmentation datasets; choose from none, uda for {dataset}")
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda"), " for classification datasets")
+            raise C.UsageError(f"--ssl: s4gan is for segmentation datasets; choose from none, uda, fixmatch for {dataset}")
+        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda", "fixmatch"), " for classification datasets")
         v["ssl"] = None if ssl == "none" else ssl
         if v["ssl"] is None:
-            C.not_given({"--iterations": a.iterations}, "without --ssl uda (it counts UDA iterations)")
+            C.not_given({"--iterations": a.iterations}, "without --ssl uda|fixmatch (it counts SSL iterations)")
         else:
             C.not_given({"--epochs": a.epochs, "--min-steps": a.min_steps},
-                        "with --ssl uda (UDA trains --iterations per cycle)")
+                        f"with --ssl {v['ssl']} (SSL trains --iterations per cycle)")
         if a.regime is not None:
             valid = sorted({r for ds, r in REGIMES if ds == dataset})
             if not valid:

@@ -66,6 +66,7 @@ def run(tmp_path, *args):
     (["--dataset", "cifr10"], "--dataset: unknown dataset 'cifr10' (did you mean 'cifar10'?)"),
     (["--augment", "papr"], "--augment: unknown augmentation 'papr' (did you mean 'paper'?)"),
     (["--ssl", "udaa"], "--ssl: unknown ssl method 'udaa' (did you mean 'uda'?)"),
+    (["--ssl", "fixmath"], "--ssl: unknown ssl method 'fixmath' (did you mean 'fixmatch'?)"),
     (["--regime", "hihg"], "--regime: unknown regime 'hihg' (did you mean 'high'?)"),
     (["--model", "resnet-18"], "--model: unknown model 'resnet-18' (did you mean 'resnet18'?)"),
     (["--dataset", "shapes", "--model", "small-cnn"], "--model: unknown model 'small-cnn' (did you mean 'small-seg'?)"),
@@ -153,6 +154,7 @@ def test_flags_that_do_not_apply_on_classification(tmp_path, capsys, no_compute)
     bad(capsys, run(tmp_path, "--tolerance", "3"), "--tolerance does not apply to classification datasets")
     bad(capsys, run(tmp_path, "--iterations", "10"), "--iterations does not apply without --ssl uda")
     bad(capsys, run(tmp_path, "--ssl", "uda", "--epochs", "3"), "--epochs does not apply with --ssl uda")
+    bad(capsys, run(tmp_path, "--ssl", "fixmatch", "--min-steps", "3"), "--min-steps does not apply with --ssl fixmatch")
     bad(capsys, run(tmp_path, "--regime", "low", "--cycles", "3"), "--cycles does not apply with --regime low")
     bad(capsys, run(tmp_path, "--dataset", "cifar10", "--regime", "medium"), "choose from high, low for cifar10")
 

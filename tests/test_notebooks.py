@@ -13,7 +13,7 @@ from alkit.experiments.reproduce import list_notebooks, preset_parameters, resol
 NOTEBOOKS = [nb.stem for nb in list_notebooks()]
 # figures some notebooks must save (names are part of the README's promise)
 FIGURES = {
-    "02_ssl_vs_al": ["02_fig1_digits_teaser.png", "02_fig4-5_digits_ssl_vs_al.png"],
+    "02_ssl_vs_al": ["02_fig1_digits_teaser.png", "02_fig4-5_digits_ssl_vs_al.png", "02_ssl_methods_digits.png"],
     "03_low_budget": ["03_fig6-7_digits_low_budget.png", "03_fig6-7_digits_gap_to_random.png"],
     "04_transfer_learning": ["04_fig8_digits_transfer.png"],
     "05_annotation_cost": ["05_fig10_shapes_clicks_vs_quality.png", "05_fig11_shapes_quality_per_tolerance.png"],

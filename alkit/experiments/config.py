@@ -23,10 +23,10 @@ from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F4
 RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
 CLASSIFICATION_ONLY = ("augment", "min_steps", "unlabelled_batch", "regime")
-SEGMENTATION_ONLY = ("tolerance", "pretrained", "threshold", "data_options", "preview", "labeling",
-                     "polygon_strategy", "ens_reduce")
-# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA; Sec. 4.3: s4GAN).
-SSL_BY_KIND = {"classification": ("uda",), "segmentation": ("s4gan",)}
+SEGMENTATION_ONLY = ("tolerance", "threshold", "data_options", "preview", "labeling", "polygon_strategy", "ens_reduce")
+# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA, here also FixMatch;
+# Sec. 4.3: s4GAN).
+SSL_BY_KIND = {"classification": ("uda", "fixmatch"), "segmentation": ("s4gan",)}
 
 
 @dataclass
@@ -54,12 +54,14 @@ class Experiment:
     ensemble_size: int | None = None
     # classification
     augment: str = "paper"  # "none" | "paper" (| "weak" | "strong")
-    ssl: str | None = None  # None | "uda" (classification) | "s4gan" (segmentation)
+    ssl: str | None = None  # None | "uda" | "fixmatch" (classification) | "s4gan" (segmentation)
     min_steps: int | None = None
     iterations: int | None = None  # UDA / s4GAN iterations per cycle
     unlabelled_batch: int | None = None
     # segmentation
     tolerance: float | None = None  # polygon tolerance of the annotator, px
+    # segmentation: the backbone's weights ("default" = the recipe's); classification: None or "glyphs"
+    # (the small CNN pre-trained on the synthetic glyph set, alkit.engine.train.pretrain)
     pretrained: str | None = "default"
     threshold: float | None = None  # normalised-entropy threshold of Entropy / ENS-ent
     data_options: dict = field(default_factory=dict)
@@ -90,6 +92,12 @@ class Experiment:
             if f.name in (SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY):
                 continue
             value = getattr(self, f.name)
+            if f.name == "pretrained" and kind == "classification":
+                if value not in (None, "default"):  # in the key only when set: older runs keep their keys
+                    out[f.name] = value
+                continue
+            if f.name == "lr" and value is None and kind == "classification" and self.ssl:
+                value = r.get("ssl_lr", r["lr"])  # SSL has its own learning rate in the digits recipes
             if value is None and f.name in r:
                 value = r[f.name]
             out[f.name] = value
@@ -130,7 +138,8 @@ class Experiment:
             return ClassificationTask(data, model=s["model"], augment=s["augment"], ssl=s["ssl"], epochs=s["epochs"],
                                       min_steps=s["min_steps"], iterations=s["iterations"],
                                       batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
-                                      ensemble_size=s["ensemble_size"], device=self.device)
+                                      ensemble_size=s["ensemble_size"], device=self.device,
+                                      pretrained=s.get("pretrained"))
         from alkit.tasks.segmentation import SegmentationTask
 
         kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],

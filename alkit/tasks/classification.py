@@ -20,7 +20,8 @@ from alkit.tasks.base import Learner
 from alkit.engine.train.common import pick_device, prepare_model
 from alkit.engine.train.supervised import accuracy, predict, train_supervised
 
-SSL_METHODS = (None, "uda")
+SSL_METHODS = (None, "uda", "fixmatch")
+PRETRAINED = (None, "glyphs")
 
 
 def default_model(data: ImageDataset) -> str:
@@ -32,8 +33,11 @@ class ClassificationTask(strategies.CarriesStrategies):
     """Classification AL on an :class:`ImageDataset` (see module docstring).
 
     ``ssl=None`` trains supervised for ``epochs`` per cycle (at least ``min_steps`` optimiser
-    steps); ``ssl="uda"`` trains UDA
-    (``alkit.engine.train.uda``) for ``iterations`` per cycle, and every strategy queries with that model.
+    steps); ``ssl="uda"`` trains UDA (``alkit.engine.train.uda``), ``ssl="fixmatch"`` FixMatch
+    (``alkit.engine.train.fixmatch``) for ``iterations`` per cycle, and every strategy queries with
+    that model. ``pretrained="glyphs"`` starts every model from the small CNN pre-trained on the
+    synthetic glyph set (``alkit.engine.train.pretrain``; the offline analogue of the paper's
+    ImageNet pre-training, Sec. 3.2.5) with a fresh head.
     ``ensemble_size`` members are trained only for strategies registered with
     ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
     takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
@@ -42,9 +46,11 @@ class ClassificationTask(strategies.CarriesStrategies):
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
                  ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
                  batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
-                 ensemble_size: int = 5, device=None, model_factory=None):
+                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None):
         if ssl not in SSL_METHODS:
-            raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda")
+            raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda, fixmatch")
+        if pretrained not in PRETRAINED:
+            raise ValueError(f"unknown pretrained source {pretrained!r}; choose from none, glyphs")
         self.device = pick_device(device)
         # Tiny convolutions do not parallelise: one thread is faster than two fighting over small
         # kernels (measured 5x faster on 8x8 digits on a 2-core machine). The runner
@@ -57,7 +63,7 @@ class ClassificationTask(strategies.CarriesStrategies):
         hflip = data.name != "digits"  # digits are not mirror-symmetric
         self.augment = build_augment(augment, data.image_size, hflip=hflip)
         self.hflip = hflip
-        if ssl == "uda":  # UDA's two views of an unlabelled image (Xie et al. 2019)
+        if ssl in ("uda", "fixmatch"):  # the two views of an unlabelled image (UDA and FixMatch alike) of an unlabelled image (Xie et al. 2019)
             self.weak = build_augment("weak", data.image_size, hflip=hflip)
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl
@@ -69,6 +75,9 @@ class ClassificationTask(strategies.CarriesStrategies):
         self.lr = lr
         self.ensemble_size = ensemble_size
         self.model_factory = model_factory  # optional callable() -> fresh classifier (e.g. pretrained)
+        self.pretrained = pretrained
+        if pretrained == "glyphs" and model_factory is None and self.model_name != "small-cnn":
+            raise ValueError(f"pretrained='glyphs' exists for the small-cnn only, not {self.model_name!r}")
         self.labels = data.train_y.cpu().numpy().copy()  # own memory, not a view of a tensor
 
     def unit_cost(self, strategy: str) -> int:
@@ -88,6 +97,14 @@ class ClassificationTask(strategies.CarriesStrategies):
         else:
             model = build_model(self.model_name, self.data.num_classes, in_channels=self.data.channels,
                                 image_size=self.data.image_size)
+            if self.pretrained == "glyphs":
+                if not hasattr(self, "_backbone"):  # trained once (cached on disk), then kept here
+                    from alkit.engine.train.pretrain import glyph_backbone
+
+                    self._backbone = glyph_backbone(self.model_name)
+                missing, unexpected = model.load_state_dict(self._backbone, strict=False)
+                if unexpected or any(not k.startswith("fc.") for k in missing):
+                    raise ValueError(f"glyph backbone does not fit {self.model_name}: {missing} {unexpected}")
         return prepare_model(model, self.device)
 
     def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None):
@@ -95,11 +112,13 @@ class ClassificationTask(strategies.CarriesStrategies):
         model = self.new_model()
         if lossnet is not None:
             lossnet = lossnet.to(self.device)
-        if self.ssl == "uda":
+        if self.ssl is not None:
+            from alkit.engine.train.fixmatch import train_fixmatch
             from alkit.engine.train.uda import train_uda
 
             unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
-            return train_uda(model, self.data, labelled, unl, iterations=self.iterations,
+            trainer = train_uda if self.ssl == "uda" else train_fixmatch
+            return trainer(model, self.data, labelled, unl, iterations=self.iterations,
                              batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
                              lr=self.lr, weak=self.weak, strong=self.strong, labelled_augment=self.augment,
                              seed=seed, lossnet=lossnet, progress=False)

@@ -97,7 +97,7 @@ def _progress_bar(progress, total: int):
     if progress is True:
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc="UDA", leave=False), True
+        return tqdm(total=total, desc="SSL", leave=False), True
     if not progress:
         return None, False
     return progress, False
@@ -109,7 +109,8 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
               weight_decay: float = 5e-4, temperature: float = 0.5, threshold: float = 0.6,
               lambda_u: float = 1.0, lossnet: nn.Module | None = None, ll_weight: float = 1.0,
               ll_margin: float = 1.0, ll_stop_fraction: float = 0.6, device=None,
-              progress=True, history: list | None = None) -> nn.Module:
+              progress=True, history: list | None = None, warmup: float = 0.0,
+              unlabelled_loss=None) -> nn.Module:
     """Train ``model`` with the UDA objective for ``iterations`` SGD steps (see module docstring).
 
     Args:
@@ -131,6 +132,11 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
         progress: True (own tqdm bar), False, or a bar-like object with ``update``.
         history: optional list; every 50 steps (and at the end) a dict with step, loss_l, loss_u and
             mask fraction is appended (this forces one host sync per 50 steps).
+        warmup: fraction of ``iterations`` over which the weight of the unlabelled loss ramps
+            linearly from 0 to ``lambda_u`` (0 = none, the paper's setting).
+        unlabelled_loss: ``f(logits_weak [U, K], logits_strong [U, K]) -> (loss, mask_fraction)``;
+            default UDA's :func:`consistency_loss` with ``temperature`` and ``threshold``
+            (FixMatch passes its pseudo-label loss, :mod:`alkit.engine.train.fixmatch`).
 
     Returns the trained model (and ``lossnet``, trained in place) in eval mode.
     """
@@ -185,8 +191,12 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
         loss = loss_l
         if unl_stream is not None:
             lw, ls = logits[B:].chunk(2)
-            loss_u, mask_frac = consistency_loss(lw, ls, temperature, threshold)
-            loss = loss + lambda_u * loss_u
+            if unlabelled_loss is None:
+                loss_u, mask_frac = consistency_loss(lw, ls, temperature, threshold)
+            else:
+                loss_u, mask_frac = unlabelled_loss(lw, ls)
+            ramp = min(1.0, (step + 1) / (warmup * iterations)) if warmup > 0 else 1.0
+            loss = loss + (lambda_u * ramp) * loss_u
         else:
             loss_u = mask_frac = torch.zeros((), device=device)
         if lossnet is not None:
