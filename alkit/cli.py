@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ignore-index", metavar="N",
                    help="segmentation folder: the masks' void label, an integer 0..255 not used by a class "
                         "(default: the folder's dataset.json, else 255; CamVid/SegNet: 11)")
+    r.add_argument("--pretrained", metavar="NAME",
+                   help="classification: none | glyphs; glyphs = start every model from the small CNN "
+                        "pre-trained once on the synthetic glyph set (offline analogue of the paper's ImageNet "
+                        "transfer, Sec. 3.2.5; small-cnn only) (default: none)")
     r.add_argument("--labeling", metavar="NAME",
                    help="segmentation: image | polygon; polygon = after the initial whole images, random images "
                         "and single polygons in them, paper Sec. 4.4.2 (default: image)")
@@ -280,6 +284,8 @@ def check_run(a) -> argparse.Namespace:
     if seg:
         C.not_given({"--regime": a.regime, "--augment": a.augment, "--min-steps": a.min_steps},
                     f"to segmentation datasets ({dataset}): AL with click budgets")
+        C.not_given({"--pretrained": a.pretrained},
+                    f"to segmentation datasets ({dataset}): the segmentation recipe sets the backbone's weights")
     else:
         C.not_given({"--tolerance": a.tolerance},
                     f"to classification datasets ({dataset}): it is the segmentation annotator's tolerance")
@@ -395,6 +401,16 @@ def check_run(a) -> argparse.Namespace:
         v["data_options"]["ignore_index"] = C.integer("--ignore-index", a.ignore_index, minimum=0)
         if v["data_options"]["ignore_index"] > 255:
             raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
+    v["pretrained"] = None
+    if not seg and a.pretrained is not None:
+        source = C.choice("--pretrained", "pretrained source", a.pretrained, ("none", "glyphs"))
+        # the default network follows the image size: small-cnn for digits, wrn-28-2 for CIFAR
+        # (an image folder's is known once loaded; the task checks it then)
+        model = a.model or {"digits": "small-cnn", "cifar10": "wrn-28-2", "cifar100": "wrn-28-2"}.get(dataset)
+        if source == "glyphs" and model not in (None, "small-cnn"):
+            raise C.UsageError(f"--pretrained: glyphs pre-trains the small-cnn only; {dataset} uses {model} "
+                               f"(give --model small-cnn, or --pretrained none)")
+        v["pretrained"] = None if source == "none" else source
     v["segmentation"] = seg
     v["labeling"], v["polygon_strategy"] = labeling, polygon_strategy
     return argparse.Namespace(**v)
@@ -408,7 +424,7 @@ def experiment_settings(a) -> dict:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
     keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
-    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations", "data_options"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations"]
+    keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations", "data_options"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations", "pretrained"]
     return {k: getattr(a, k) for k in keys}
 
 

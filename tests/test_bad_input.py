@@ -515,3 +515,31 @@ def test_bad_ignore_index(tmp_path, capsys, no_compute):
         bad(capsys, run(tmp_path, "--dataset", str(folder), "--ignore-index", value), needle)
     bad(capsys, run(tmp_path, "--dataset", "shapes", "--ignore-index", "11"), "--ignore-index does not apply to shapes")
     bad(capsys, run(tmp_path, "--ignore-index", "11"), "--ignore-index does not apply to digits")
+
+
+# -- --pretrained (offline transfer source, issue 12) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--pretrained", "imagenet"], "--pretrained: unknown pretrained source 'imagenet'; choose from none, glyphs"),
+    (["--pretrained", "glyph"], "(did you mean 'glyphs'?)"),
+    (["--dataset", "cifar10", "--pretrained", "glyphs"], "--pretrained: glyphs pre-trains the small-cnn only; "
+                                                          "cifar10 uses wrn-28-2"),
+    (["--pretrained", "glyphs", "--model", "resnet18"], "digits uses resnet18"),
+    (["--dataset", "shapes", "--pretrained", "glyphs"], "--pretrained does not apply to segmentation datasets"),
+])
+def test_bad_pretrained_flag(tmp_path, capsys, no_compute, args, needle):
+    bad(capsys, run(tmp_path, *args), needle)
+
+
+def test_pretrained_reaches_the_experiment(tmp_path, capsys, monkeypatch):
+    """--pretrained glyphs becomes Experiment(pretrained="glyphs") (a key of its own); none and
+    leaving the flag out keep the key of a run from scratch."""
+    import alkit.experiments.config
+
+    seen = _capture(monkeypatch, alkit.experiments.config, "run")
+    assert cli.main(run(tmp_path, "--pretrained", "glyphs", "--workers", "1")) == 0
+    assert seen["exp"].resolved()["pretrained"] == "glyphs"
+    for extra in ([], ["--pretrained", "none"]):
+        assert cli.main(run(tmp_path, *extra)) == 0
+        assert "pretrained" not in seen["exp"].resolved()

@@ -204,3 +204,62 @@ def test_sigkill_of_the_parent_leaves_no_worker_running(tmp_path):
         left = subprocess.run(["ps", "-o", "pid,args", "-g", str(p.pid)], capture_output=True, text=True).stdout
         os.killpg(p.pid, signal.SIGKILL)
         pytest.fail(f"processes left running after the parent was killed:\n{left}")
+
+
+def test_processes_started_under_the_sigint_block_keep_it(tmp_path):
+    """In a fresh interpreter (no resource tracker yet), a process spawned inside
+    ``_sigint_blocked`` starts with SIGINT blocked. Python 3.11's resource tracker unblocks SIGINT
+    in the calling thread when it first starts, which once let a Ctrl-C during worker start-up
+    print a child's traceback (about one run in twenty of the test above)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import multiprocessing as mp, signal\n"
+        "def report(q):\n"
+        "    q.put(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))\n"
+        "if __name__ == '__main__':\n"
+        "    from alkit.experiments.runner import _sigint_blocked\n"
+        "    ctx = mp.get_context('spawn')\n"
+        "    with _sigint_blocked():\n"
+        "        q = ctx.SimpleQueue()\n"
+        "        p = ctx.Process(target=report, args=(q,))\n"
+        "        p.start()\n"
+        "    print('child blocked' if q.get() else 'child NOT blocked')\n"
+        "    p.join()\n"
+        "    print('parent blocked' if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 'parent free')\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["child blocked", "parent free"]
+
+
+@pytest.mark.parametrize("where", ["pool", "manager-start"])
+def test_ctrl_c_while_starting_leaves_no_process(tmp_path, monkeypatch, where):
+    """A Ctrl-C can reach Python's main thread while the workers start (the kernel hands SIGINT to
+    another thread). Whatever was started is stopped: no child process is left for the
+    interpreter's exit to wait on (an orphaned manager once hung ``alkit run`` at exit)."""
+    import multiprocessing as mp
+    from multiprocessing.managers import SyncManager
+
+    import alkit.experiments.runner as runner
+
+    if where == "pool":  # the manager is up, the pool not yet
+        def pool(*a, **k):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(runner, "process_pool", pool)
+    else:  # the manager's process runs but start() has not returned (no shutdown handle yet)
+        start = SyncManager.start
+
+        def interrupted_start(self, *a, **k):
+            start(self, *a, **k)
+            self.shutdown.cancel()
+            del self.shutdown
+            raise KeyboardInterrupt
+        monkeypatch.setattr(SyncManager, "start", interrupted_start)
+    exp = Experiment(**EXP)
+    with pytest.raises(KeyboardInterrupt):
+        run(exp, store_root=tmp_path, progress=False, workers=2)
+    assert mp.active_children() == []

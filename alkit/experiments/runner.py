@@ -140,12 +140,20 @@ def _die_with_parent() -> None:
 @contextlib.contextmanager
 def _sigint_blocked():
     """Block SIGINT while worker processes start: they inherit the mask, so a Ctrl-C during their
-    start-up cannot print a traceback from each of them; the parent gets it when it unblocks."""
+    start-up cannot print a traceback from each of them; the parent gets it when it unblocks.
+
+    multiprocessing's resource tracker is started first: its start-up (Python 3.11,
+    ``resource_tracker.ensure_running``) *unblocks* SIGINT in the calling thread when it is done,
+    which would silently undo this block for every process spawned after it (measured: about one
+    Ctrl-C in twenty then printed a child's traceback or a leaked-semaphore warning)."""
     import signal
 
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
@@ -280,16 +288,7 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
 
     ctx = mp.get_context("spawn")
     own = executor is None
-    with _sigint_blocked():
-        manager = None
-        if own:
-            from multiprocessing.managers import SyncManager
-
-            manager = SyncManager(ctx=ctx)
-            manager.start(initializer=_die_with_parent)
-        ticks = manager.Queue() if own else None
-        if own:
-            executor = process_pool(workers, threads_per_worker(task, workers))
+    manager = ticks = None
     # Expensive units first (ensembles train several models per cycle) so the last one to finish
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
@@ -298,9 +297,20 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
 
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     try:
-        with _sigint_blocked():  # the pool starts its processes on the first submits
+        # A Ctrl-C can still raise here although SIGINT is blocked in this thread: the kernel hands
+        # it to another thread and Python raises it in the main thread. So everything started here
+        # is inside the try, and the finally stops whatever exists (a manager left running would
+        # hang the interpreter's exit, which joins its child processes).
+        with _sigint_blocked():
+            if own:
+                from multiprocessing.managers import SyncManager
+
+                manager = SyncManager(ctx=ctx)
+                manager.start(initializer=_die_with_parent)
+                ticks = manager.Queue()
+                executor = process_pool(workers, threads_per_worker(task, workers))
             threads = None if own else getattr(task, "preferred_threads", None)
-            for i in order:
+            for i in order:  # the pool starts its processes on the first submits
                 futures[executor.submit(run_pickled_unit, payload, units[i], ticks, threads)] = i
         pending = set(futures)
         while pending:
@@ -320,13 +330,28 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     except BaseException:
         for f in futures:
             f.cancel()
-        if own:
+        if own and executor is not None:
             _stop_workers(executor)
         raise
     finally:
         if own:
-            executor.shutdown(wait=True, cancel_futures=True)
-            manager.shutdown()
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+            _stop_manager(manager)
+
+
+def _stop_manager(manager) -> None:
+    """Shut a SyncManager down, also one whose ``start`` was interrupted (then its server process is
+    terminated); None does nothing."""
+    if manager is None:
+        return
+    if hasattr(manager, "shutdown"):  # set at the end of a completed start()
+        manager.shutdown()
+        return
+    process = getattr(manager, "_process", None)
+    if process is not None and process.is_alive():
+        process.terminate()
+        process.join(timeout=10)
 
 
 def _drain(ticks, tick) -> None:
@@ -347,7 +372,13 @@ def _stop_workers(executor) -> None:
     for p in list(procs.values()):
         with contextlib.suppress(Exception):
             p.terminate()
+    # shutdown(wait=False) forgets the pool's manager thread; join it here, or it may still be
+    # closing the pool's queues (unlinking their semaphores) when the interpreter exits, and the
+    # resource tracker then warns of a "leaked semaphore" (measured: ~1 Ctrl-C in 10)
+    thread = getattr(executor, "_executor_manager_thread", None)
     executor.shutdown(wait=False, cancel_futures=True)
+    if thread is not None:
+        thread.join(timeout=30)
 
 
 __all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker",

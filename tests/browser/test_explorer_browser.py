@@ -71,7 +71,12 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
     explorer_notebook(tmp_path)
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt")}
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings")}
+    # answer JupyterLab's "receive official Jupyter news?" question in advance (no toast over the screenshot)
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     log = open(tmp_path / "lab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -118,8 +123,15 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
             readout.send_keys(Keys.CONTROL, "a")
             readout.send_keys("6", Keys.ENTER)
             WebDriverWait(driver, 60, poll_frequency=0.5).until(lambda d: summary(d) and summary(d)[0] != before)
+        # every key press re-renders: wait for the last one (summary at 6 px, kernel idle), so the
+        # screenshot shows one consistent state (slider, summary line and figure of the same tolerance)
+        kernel_idle = ("return window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+                       " === 'idle'")
+        WebDriverWait(driver, 90, poll_frequency=0.5).until(
+            lambda d: summary(d) and "tolerance 6 px" in summary(d)[0] and d.execute_script(kernel_idle))
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")
                    and d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src") != img_before)
+        time.sleep(1.0)  # the browser paints the last image
         after = summary(driver)[0]
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOT))
