@@ -94,3 +94,62 @@ def test_pool_inspector_colours_the_picks_up_to_the_cycle(tiny_run):
     assert not np.array_equal(before, pixels(insp.render()))
     insp.set(strategy="random", cycle=2)
     assert set(np.flatnonzero(insp.picked_at() == 0)) == set(np.flatnonzero(at == 0))  # same initial set per trial
+
+
+def test_sandbox_ssl_toggle_runs_uda_and_labels_it(tmp_path):
+    """SSL on: both strategies run as SSL-X with UDA (the store keys say so), the summary and the
+    curve's legend use the SSL- names; switching it off again gives the supervised runs back."""
+    box = ALSandbox(strategy="entropy", augment="none", initial=20, step=10, cycles=1, trials=1, epochs=1,
+                    min_steps=0, iterations=3, cycle=1, workers=1, store_root=tmp_path)
+    sup = box.results()
+    box.set(ssl=True)
+    exp = box.experiment()
+    assert exp.resolved()["ssl"] == "uda" and exp.resolved()["iterations"] == 3
+    ssl = box.results()
+    assert set(ssl.ssl) == {"uda"} and set(ssl.strategy) == {"entropy", "random"}
+    assert len(ssl.query("cycle == 1").selected.iloc[0]) == 10  # B_s picks with SSL too
+    assert box.summary().startswith("SSL-Entropy: final accuracy") and "vs SSL-Random" in box.summary()
+    assert "(mean of 1 trials: too few for an interval)" in box.summary()
+    fig = box.render()
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    assert any(t.startswith("SSL-") for t in legend), legend
+    keys = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert len(keys) == 4  # entropy and random, supervised and SSL: four store keys
+    box.set(ssl=False)
+    assert box.results() is sup  # the supervised runs, from the explorer's cache
+
+
+def test_pool_inspector_tsne_map(tiny_run):
+    """The t-SNE map (sklearn, PCA init) is a different 2-D layout of the same points, computed
+    once per method; the axes say which map is shown."""
+    insp = PoolInspector(tiny_run.data(), tiny_run.results(), strategy="entropy", cycle=2)
+    pca = insp.coordinates()
+    insp.set(method="tsne")
+    tsne = insp.coordinates()
+    assert tsne.shape == pca.shape and np.isfinite(tsne).all()
+    assert not np.allclose(tsne, pca)
+    assert insp.coordinates() is tsne  # cached
+    fig = insp.render()
+    assert fig.axes[0].get_xlabel() == "TSNE 1"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="'pca' or 'tsne'"):
+        insp.set(method="umap").coordinates()
+
+
+def test_sandbox_summary_gap_and_interval_match_scipy(tmp_path):
+    """With 3 trials the summary gives the paired final gap and its 95 % Student-t interval, as
+    scipy computes them from the per-trial final accuracies."""
+    from scipy import stats
+
+    box = ALSandbox(strategy="entropy", augment="none", initial=20, step=10, cycles=1, trials=3, epochs=2,
+                    min_steps=0, cycle=1, workers=1, store_root=tmp_path)
+    df = box.results()
+    final = df[df.cycle == 1].pivot_table(index="trial", columns="strategy", values="accuracy")
+    d = 100 * (final["entropy"] - final["random"]).to_numpy()
+    line = box.summary()
+    if np.ptp(d) == 0:
+        assert "no spread to test" in line
+        return
+    ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+    assert f"gap {d.mean():+.1f} [{ci.low:+.1f}, {ci.high:+.1f}] points (95 % interval, 3 trials)" in line, line

@@ -77,16 +77,29 @@ class ALSandbox(Explorer):
         return np.bincount(labels[self.picks()], minlength=len(self.data().classes))
 
     def summary(self) -> str:
-        """One line: final accuracy against Random and the picks of ``cycle``."""
+        """One line: final accuracy of the strategy and of Random (SSL-Random when SSL is on), their
+        paired gap over trials with its 95 % Student-t interval (:func:`alkit.analysis.stats.paired_test`;
+        fewer than 3 trials: no interval, said so), and the picks of ``cycle``."""
         from alkit.analysis.plots import strategy_label
+        from alkit.analysis.stats import MIN_TRIALS, paired_test
 
         df = self.results()
-        last = df[df.cycle == df.cycle.max()].groupby("strategy").accuracy.mean()
+        ssl = "uda" if self.ssl else None
+        final = df[df.cycle == df.cycle.max()].pivot_table(index="trial", columns="strategy", values="accuracy")
         counts = self.class_counts()
-        name = strategy_label(self.strategy, "uda" if self.ssl else None)
-        return (f"{name}: final accuracy {100 * last.get(self.strategy, np.nan):.1f} % vs Random "
-                f"{100 * last.get('random', np.nan):.1f} % (mean of {self.trials} trials); cycle {self.cycle}: "
-                f"{counts.sum()} picks over {(counts > 0).sum()} classes")
+        name, base = strategy_label(self.strategy, ssl), strategy_label("random", ssl)
+        text = (f"{name}: final accuracy {100 * final[self.strategy].mean():.1f} % vs {base} "
+                f"{100 * final['random'].mean():.1f} %")
+        if self.strategy != "random":
+            t = paired_test((final[self.strategy] - final["random"]).to_numpy())
+            if t["n"] < MIN_TRIALS:
+                text += f" (mean of {t['n']} trials: too few for an interval)"
+            elif np.isnan(t["ci_low"]):
+                text += f", gap {100 * t['gap']:+.1f} points in all {t['n']} trials (no spread to test)"
+            else:
+                text += (f", gap {100 * t['gap']:+.1f} [{100 * t['ci_low']:+.1f}, {100 * t['ci_high']:+.1f}] "
+                         f"points (95 % interval, {t['n']} trials)")
+        return f"{text}; cycle {self.cycle}: {counts.sum()} picks over {(counts > 0).sum()} classes"
 
     def render(self, fig=None):
         """Three panels: curve vs Random (mean +- std), the first images picked in ``cycle`` (trial 0),
@@ -98,7 +111,7 @@ class ALSandbox(Explorer):
         fig = fig or plt.figure(figsize=(13, 3.8))
         grid = fig.add_gridspec(2, 12)
         ax_curve = fig.add_subplot(grid[:, :5])
-        plot_curves(df, ax=ax_curve, style="ssl" if self.ssl else None, title=f"{self.dataset}: vs Random")
+        plot_curves(df, ax=ax_curve, style="ssl" if self.ssl else None, title=f"{self.dataset}: vs {'SSL-' if self.ssl else ''}Random")
         cyc = min(self.cycle, int(df.cycle.max()))
         ax_curve.axvline(df[df.cycle == cyc].n_labelled.mean(), color="k", lw=0.8, ls=":")
         first = df[(df.strategy == self.strategy) & (df.cycle == cyc)].sort_values("trial")
