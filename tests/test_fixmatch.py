@@ -23,7 +23,7 @@ def test_pseudo_label_loss_by_hand():
     loss, frac = pseudo_label_loss(weak, strong, threshold=0.95)
     ce0 = -(1.0 - math.log(math.exp(1) + math.exp(2) + 1))  # -log softmax([1, 2, 0])_0
     assert float(frac) == pytest.approx(0.5)
-    assert float(loss) == pytest.approx(ce0 / 2, rel=1e-6)  # mean over the whole batch
+    assert loss.item() == pytest.approx(ce0 / 2, rel=1e-6)  # mean over the whole batch
     loss.backward()
     assert torch.all(strong.grad[1] == 0)  # the masked row gets no gradient
     p = torch.softmax(torch.tensor([1.0, 2.0, 0.0]), 0)
