@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget", "ipympl"):
     matplotlib.use("Agg")
@@ -82,10 +83,9 @@ def strategy_label(name: str, ssl: str | None = None) -> str:
     from alkit.strategies import find_strategy
 
     name = str(name)
-    spec = find_strategy(name)
-    if name in _LABELS:
-        label = _LABELS[name]
-    else:
+    label = _LABELS.get(name)
+    if label is None:
+        spec = find_strategy(name)
         label = spec.label if spec is not None else name
     return ("SSL-" + label) if ssl is not None and str(ssl).lower() in SSL_METHODS else label
 
@@ -102,6 +102,17 @@ def use_style() -> None:
 
 
 use_style()
+
+
+def _line_with_band(ax, x, y, low, high, *, color, label, linestyle="-"):
+    """One seaborn line (markers at the points) and, unless ``low`` is None, a band from ``low`` to
+    ``high`` in the line's colour (NaN bounds leave gaps)."""
+    n_before = len(ax.lines)
+    sns.lineplot(x=np.asarray(x), y=np.asarray(y), ax=ax, color=color, label=label, marker="o", markersize=4,
+                 linestyle=linestyle, errorbar=None)
+    drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
+    if low is not None:
+        ax.fill_between(x, low, high, color=drawn.get_color(), alpha=0.18, lw=0)
 
 
 def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "strategy",
@@ -132,11 +143,7 @@ def plot_curves(df, *, y: str = "accuracy", x: str = "n_labelled", hue: str = "s
         color = STRATEGY_COLORS.get(str(hv))
         ls = dashes[styles.index(sv) % len(dashes)] if style else "-"
         m, s = part["mean"] * scale, part[spread] * scale
-        n_before = len(ax.lines)
-        sns.lineplot(x=part[x].to_numpy(), y=m.to_numpy(), ax=ax, color=color, label=name, marker="o",
-                     markersize=4, linestyle=ls, errorbar=None)
-        drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
-        ax.fill_between(part[x], m - s, m + s, color=drawn.get_color(), alpha=0.18, lw=0)
+        _line_with_band(ax, part[x], m, m - s, m + s, color=color, label=name, linestyle=ls)
     ax.set_xlabel(xlabel or {"n_labelled": "labelled images", "cost": "clicks", "n_clicks": "clicks"}.get(x, x))
     ax.set_ylabel(ylabel or (f"{y} (%)" if scale == 100 else y))
     if title:
@@ -157,13 +164,10 @@ def plot_gap(per_cycle, *, x: str = "n_labelled", hue: str = "strategy", ax=None
         _, ax = plt.subplots(figsize=(6, 4))
     for hv, part in per_cycle.groupby(hue, sort=False):
         part = part.sort_values(x)
-        color = STRATEGY_COLORS.get(str(hv))
-        n_before = len(ax.lines)
-        sns.lineplot(x=part[x].to_numpy(), y=(part["gap"] * scale).to_numpy(), ax=ax, color=color,
-                     label=strategy_label(str(hv), ssl), marker="o", markersize=4, errorbar=None)
-        drawn = ax.lines[n_before] if len(ax.lines) > n_before else ax.lines[-1]
-        if {"ci_low", "ci_high"} <= set(part.columns):
-            ax.fill_between(part[x], part["ci_low"] * scale, part["ci_high"] * scale, color=drawn.get_color(), alpha=0.18, lw=0)
+        band = {"ci_low", "ci_high"} <= set(part.columns)
+        _line_with_band(ax, part[x], part["gap"] * scale, part["ci_low"] * scale if band else None,
+                        part["ci_high"] * scale if band else None, color=STRATEGY_COLORS.get(str(hv)),
+                        label=strategy_label(str(hv), ssl))
     ax.axhline(0, color="k", lw=1, ls=":")
     ax.set_xlabel({"n_labelled": "labelled images", "budget": "clicks"}.get(x, x))
     ax.set_ylabel(ylabel or ("gap to Random (points)" if scale == 100 else "gap to Random"))

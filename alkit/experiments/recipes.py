@@ -53,15 +53,13 @@ CLASSIFICATION = {
                        unlabelled_batch=32, ssl_lr=0.1),
 }
 
-# Cycles the embedded notebooks run (CPU time): digits low stops after 3 query cycles, and the
-# SSL runs of both regimes too (notebooks 02, 03); None = the regime's own. The high regime's SSL-X
-# runs stop after 2 cycles (100-200 labels): the unstarved SSL schedule (300 x 64) costs about twice
-# the old one per model, and notebook 02 also runs FixMatch. Its raw runs stop there too (measured
-# 2026-11-26: `make reproduce` took 18.0 min of notebooks with 3 raw cycles on a slower day of
-# this 2-core machine, 19.8 min with the set-up), so raw and SSL-X curves cover the same budgets and
+# Cycles the embedded notebooks run (CPU time), raw and SSL-X runs alike (notebooks 01-04, 08):
+# digits low stops after 3 query cycles, high after 2 (100-200 labels): the unstarved SSL schedule
+# (300 x 64) costs about twice the old one per model and notebook 02 also runs FixMatch; with 3 raw
+# cycles `make reproduce` took 18.0 min of notebooks on a slower day of this 2-core machine (19.8
+# min with the set-up, measured 2026-11-26). Raw and SSL-X curves thus cover the same budgets and
 # notebook 04's supervised baseline is the run of notebooks 01/02.
 DIGITS_CYCLES = {"high": 2, "low": 3}
-DIGITS_SSL_CYCLES = {"high": 2, "low": 3}
 
 # --- segmentation: training and the annotator (paper Sec. 4) ------------------------------------
 SEGMENTATION = {
@@ -121,5 +119,5 @@ def classification_settings(dataset: str, regime: str, *, ssl: str | None = None
         out["lr"] = out.get("ssl_lr", out["lr"])
     out.pop("ssl_lr", None)
     if dataset == "digits":
-        out["cycles"] = (DIGITS_SSL_CYCLES if ssl else DIGITS_CYCLES)[regime] or out["cycles"]
+        out["cycles"] = DIGITS_CYCLES[regime]
     return out

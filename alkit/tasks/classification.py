@@ -63,7 +63,7 @@ class ClassificationTask(strategies.CarriesStrategies):
         hflip = data.name != "digits"  # digits are not mirror-symmetric
         self.augment = build_augment(augment, data.image_size, hflip=hflip)
         self.hflip = hflip
-        if ssl in ("uda", "fixmatch"):  # the two views of an unlabelled image (UDA and FixMatch alike) of an unlabelled image (Xie et al. 2019)
+        if ssl in ("uda", "fixmatch"):  # the two views of an unlabelled image (UDA, Xie et al. 2019; FixMatch alike)
             self.weak = build_augment("weak", data.image_size, hflip=hflip)
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 import torch
@@ -67,13 +66,8 @@ def glyph_backbone(model: str = "small-cnn", cache_dir=None, recipe: dict | None
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
     state = pretrain_on_glyphs(model, recipe)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from alkit.experiments.store import atomic_open
+
+    with atomic_open(path, "wb") as f:  # parallel workers never read half a file
+        torch.save(state, f)
     return state
