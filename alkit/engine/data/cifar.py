@@ -3,10 +3,17 @@
 These are the folders torchvision downloads (``cifar-10-batches-py/`` and ``cifar-100-python/``)
 under a data root. Reading does not go through torchvision (no md5 check), so a small folder
 fabricated in the same format reads just as well. Download happens only when asked.
+
+The batches are Python pickles, and a plain ``pickle.load`` runs whatever a file asks it to (a
+"CIFAR" folder from an untrusted mirror could execute commands). They are read with
+:class:`SafeUnpickler`, which admits only what the real files contain: dicts, lists, bytes, str,
+numbers and numpy arrays (their reconstructor, ``ndarray`` and ``dtype``); any other global is
+refused with one line naming the file, before anything from it is called.
 """
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from pathlib import Path
 
@@ -48,6 +55,32 @@ class DatasetCorrupt(ValueError):
 
 _REFETCH = "delete the folder and fetch it again (--download)"
 
+# The only globals a real CIFAR batch (or one re-saved by numpy 1.x/2.x, protocols 2-5) refers to.
+_NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
+_ALLOWED_GLOBALS = {("_codecs", "encode"), ("numpy", "ndarray"), ("numpy", "dtype")} | {
+    (m, n) for m in _NUMPY_CORE for n in ("_reconstruct", "_frombuffer", "scalar")}
+
+
+class UnsafePickle(pickle.UnpicklingError):
+    """A pickle asked for a global that a CIFAR batch never holds (it could run code)."""
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` that resolves only :data:`_ALLOWED_GLOBALS` (numpy arrays and dtypes,
+    ``_codecs.encode`` for protocol-2 bytes); everything else raises :class:`UnsafePickle` before the
+    global is imported, let alone called."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UnsafePickle(f"refers to {module}.{name}, which a CIFAR batch never holds")
+        if module.startswith("numpy.core"):  # numpy >= 2 keeps these in numpy._core (numpy.core warns)
+            module = module.replace("numpy.core", "numpy._core", 1)
+            try:
+                return getattr(importlib.import_module(module), name)
+            except ImportError:  # numpy 1.x
+                module = module.replace("numpy._core", "numpy.core", 1)
+        return getattr(importlib.import_module(module), name)
+
 
 def _unpickle(path: Path) -> dict:
     """A CIFAR pickle as a dict with str keys; :class:`DatasetCorrupt` naming ``path`` if it is not one."""
@@ -59,7 +92,10 @@ def _unpickle(path: Path) -> dict:
         raise DatasetCorrupt(f"{path} is empty; {_REFETCH}")
     try:
         with open(path, "rb") as f:
-            raw = pickle.load(f, encoding="bytes")
+            raw = SafeUnpickler(f, encoding="bytes").load()
+    except UnsafePickle as e:
+        raise DatasetCorrupt(f"{path} is refused: it {e} (a pickle like this can run code when loaded); "
+                             f"{_REFETCH} from a trusted source") from None
     except EOFError:
         raise DatasetCorrupt(f"{path} is truncated (ends inside the pickle); {_REFETCH}") from None
     except OSError as e:
