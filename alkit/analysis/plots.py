@@ -209,3 +209,33 @@ def savefig(fig, name: str, folder: str | Path | None = None) -> Path:
         with atomic_open(path, "wb") as f:
             fig.savefig(f, format=path.suffix[1:], bbox_inches="tight", **kw)
     return png
+
+
+def plot_verdicts(board, *, ax=None):
+    """The verdict board as a figure: one row per tested claim, its effect (points) with the 95 %
+    interval as a bar, 0 and the claim's margin as marks, coloured by verdict (seaborn palette).
+    ``board``: rows of :func:`alkit.analysis.board.load_rows`. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    use_style()
+    df = board[np.isfinite(board["effect"].astype(float))].reset_index(drop=True)
+    colours = dict(zip(["replicated", "contradicted", "inconclusive", "other"], sns.color_palette("colorblind", 4)))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(df), 2) + 1.2))
+    fig = ax.figure
+    for i, r in df.iterrows():
+        v = str(r["verdict"]).split(" ")[0]
+        c = colours.get(v, colours["other"])
+        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=c, lw=2.5)
+        ax.plot(r["effect"], i, "o", color=c)
+        ax.plot(r["margin"], i, "|", color="black", ms=12)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(range(len(df)))
+    ax.set_yticklabels([f"{r['notebook']}: {str(r['claim'])[:60]}" for _, r in df.iterrows()], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("effect with 95 % interval (points); | = margin")
+    for v in ("replicated", "contradicted", "inconclusive"):
+        ax.plot([], [], color=colours[v], lw=2.5, label=v)
+    ax.legend(fontsize=7, loc="best")
+    return fig

@@ -537,3 +537,70 @@ def labels_to_reach(df: pd.DataFrame, target: float, y: str = "accuracy", x: str
         return float(xs[0])
     x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
     return float(x0 + (target - y0) * (x1 - x0) / (y1 - y0)) if y1 != y0 else float(x1)
+
+
+# --------------------------------------------------------------------------- power and trials
+
+
+def _one_sided_alpha(level: float) -> float:
+    """The one-sided error of each end of a two-sided ``level`` interval: ``(1 - level) / 2``."""
+    return _alpha(_check_level(level)) / 2
+
+
+def min_detectable(sd: float, n: int, level: float = DEFAULT_LEVEL, power: float = 0.8) -> float:
+    """Smallest true gap (in the units of ``sd``) that ``n`` paired trials with per-trial sd ``sd``
+    detect with probability ``power``: the gap mu at which the lower end of the two-sided ``level``
+    Student-t interval lies above 0 with probability ``power``.
+
+    The interval's lower end exceeds 0 iff ``t = mean / (sd / sqrt(n)) > t_{1-a, n-1}`` with
+    ``a = (1 - level) / 2``; under a true gap mu, t follows the noncentral t with n-1 degrees of
+    freedom and noncentrality ``mu * sqrt(n) / sd`` (``scipy.stats.nct``). The noncentrality at which
+    ``nct.sf(t_{1-a}) == power`` is found with ``scipy.optimize.brentq``. NaN for n < 2 or a
+    non-finite sd; 0 for sd == 0. Scalar in, scalar out."""
+    from scipy.optimize import brentq
+
+    n = int(n)
+    sd = float(sd)
+    if n < 2 or not np.isfinite(sd):
+        return float("nan")
+    if sd == 0:
+        return 0.0
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie in (0, 1), got {power}")
+    dof = n - 1
+    crit = sps.t.ppf(1 - _one_sided_alpha(level), dof)
+    f = lambda nc: sps.nct.sf(crit, dof, nc) - power  # noqa: E731
+    hi = crit + 10.0
+    while f(hi) < 0:
+        hi *= 2
+    nc = brentq(f, 0.0, hi, xtol=1e-10)
+    return float(nc * sd / np.sqrt(n))
+
+
+def half_width(sd: float, n: int, level: float = DEFAULT_LEVEL) -> float:
+    """Half-width ``t_{1-a, n-1} * sd / sqrt(n)`` (``a = (1 - level) / 2``) of the Student-t interval
+    of a mean over ``n`` trials with sd ``sd``; NaN for n < 2."""
+    n = int(n)
+    if n < 2:
+        return float("nan")
+    return float(sps.t.ppf(1 - _one_sided_alpha(level), n - 1) * float(sd) / np.sqrt(n))
+
+
+def trials_needed(sd: float, delta: float, level: float = DEFAULT_LEVEL, n_max: int = 1000) -> int | None:
+    """Trials that decide a claim with margin ``delta`` whatever the true gap: the smallest n >= 2
+    with ``t_{1-a, n-1} * sd / sqrt(n) < delta / 2`` (``a = (1 - level) / 2``), i.e. a ``level``
+    interval narrower than ``delta``. Such an interval cannot contain both 0 and ``delta``, so it lies
+    above 0 or below ``delta``: the claim (either direction) is replicated or contradicted.
+
+    This is the "always decides" rule, not a power rule: with ``sd`` the true per-trial sd it decides
+    every claim; with the observed sd (an estimate) it is the planning number. ``sd`` and ``delta``
+    in the same units. None if not reached by ``n_max``; 2 when ``sd == 0``."""
+    sd, delta = float(sd), float(delta)
+    if delta <= 0:
+        raise ValueError(f"delta must be positive, got {delta}")
+    if not np.isfinite(sd):
+        return None
+    ns = np.arange(2, int(n_max) + 1)
+    hw = sps.t.ppf(1 - _one_sided_alpha(level), ns - 1) * sd / np.sqrt(ns)
+    ok = np.flatnonzero(hw < delta / 2)
+    return int(ns[ok[0]]) if ok.size else None
