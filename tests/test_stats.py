@@ -311,3 +311,28 @@ def test_equal_gaps_in_every_trial_give_no_verdict():
     assert row["verdict"] == "indistinguishable from" and np.isnan(row["p"]) and np.isnan(row["ci_low"])
     text = stats.describe(row)
     assert "no spread" in text and "above" not in text
+
+
+# --------------------------------------------------------------------------- power and trials
+
+
+def test_trials_needed_by_hand():
+    # sd 1, delta 2: need t_{0.975, n-1} / sqrt(n) < 1; n=6: 2.5706/2.4495 = 1.049 (no), n=7: 2.4469/2.6458 = 0.925
+    assert stats.trials_needed(1.0, 2.0) == 7
+    # sd 2, delta 1: need t/sqrt(n) < 0.25; n=64: 1.9983/8 = 0.2498 (yes), n=63: 1.9990/7.937 = 0.2519 (no)
+    assert stats.trials_needed(2.0, 1.0) == 64
+    assert stats.trials_needed(0.0, 1.0) == 2
+    assert stats.trials_needed(100.0, 0.01, n_max=50) is None
+    hw = stats.half_width(1.0, 7)
+    assert abs(hw - 2.4469 / np.sqrt(7)) < 1e-3 and hw < 1.0
+
+
+def test_min_detectable_by_hand_and_by_simulation():
+    # large n: the normal approximation (z_0.975 + z_0.8) * sd / sqrt(n) = 2.8016 / sqrt(200)
+    assert abs(stats.min_detectable(1.0, 200) - 2.8016 / np.sqrt(200)) < 0.003
+    assert stats.min_detectable(0.0, 5) == 0.0 and np.isnan(stats.min_detectable(1.0, 1))
+    mu = stats.min_detectable(1.5, 5)
+    rng = np.random.default_rng(0)
+    d = rng.normal(mu, 1.5, size=(40000, 5))
+    lo = d.mean(1) - 2.7764 * d.std(1, ddof=1) / np.sqrt(5)
+    assert abs((lo > 0).mean() - 0.8) < 0.01  # power 80 % at the printed gap

@@ -1,0 +1,197 @@
+"""The claim tester (alkit.analysis.claims) and the stopping rule of trials="auto"
+(alkit.experiments.auto): verdict rules on hand-made intervals, and error rates by simulation
+(thousands of synthetic experiments, vectorised): for every claim type P(replicated | claim false)
+<= 5 % and P(contradicted | claim true) <= 5 %, where "true" puts every effect at the margin in the
+claimed direction and "false" at 0 the other way (the worst cases of each hypothesis)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from alkit.analysis import claims as C
+from alkit.analysis import stats
+from alkit.experiments import auto
+
+DELTA, SD, N, SIMS = 1.0, 1.5, 5, 8000
+A = 0.025  # each end of a 95 % interval
+
+
+def simulate(mu, quantifier, n=N, sims=SIMS, seed=0):
+    """Outcomes of ``sims`` experiments with per-part true gaps ``mu`` (list), n trials, sd SD."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(np.asarray(mu, float)[None, :, None], SD, size=(sims, len(mu), n))
+    pp, pn = C.part_pvalues(d.mean(-1), d.std(-1, ddof=1), n, DELTA)
+    return C.decide(quantifier, pp, pn, A)
+
+
+def rate(outcomes, word):
+    return float(np.mean(outcomes == word))
+
+
+BIG = 50.0  # an effect so large its part is always decided
+CASES = {  # claim type: (quantifier, true-case gaps, false-case gaps)
+    "positive": ("all", [DELTA], [0.0]),
+    "negative": ("none", [0.0], [DELTA]),
+    "every-X": ("all", [DELTA] * 4, [0.0, BIG, BIG, BIG]),
+    "nothing-beats-Y": ("none", [0.0] * 4, [DELTA, -BIG, -BIG, -BIG]),
+    "most-X": ("most", [DELTA, DELTA, DELTA, -BIG, -BIG], [0.0, 0.0, 0.0, BIG, BIG]),
+}
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_simulated_error_rates(kind):
+    q, true_mu, false_mu = CASES[kind]
+    false_rep = rate(simulate(false_mu, q, seed=1), C.REPLICATED)
+    true_con = rate(simulate(true_mu, q, seed=2), C.CONTRADICTED)
+    print(f"{kind}: P(replicated | false) = {false_rep:.4f}, P(contradicted | true) = {true_con:.4f}")
+    assert false_rep <= 0.05 and true_con <= 0.05
+    # and the rules are not vacuous: with a large effect the claim is decided
+    big = [BIG * (1 if m > 0 else -1) if m != 0 else (-BIG if q == "none" else BIG) for m in true_mu]
+    assert rate(simulate(big, q, seed=3), C.REPLICATED) > 0.95
+
+
+def test_union_side_needs_holm():
+    """Without a multiplicity correction the contradiction side of an every-X claim errs too often
+    (the reason the tester uses Holm there): 4 parts, each exactly at the margin."""
+    rng = np.random.default_rng(4)
+    d = rng.normal(DELTA, SD, size=(SIMS, 4, N))
+    _, pn = C.part_pvalues(d.mean(-1), d.std(-1, ddof=1), N, DELTA)
+    assert np.mean(pn.min(-1) < A) > 0.05  # unadjusted: about 1 - 0.975^4 = 9.6 %
+    assert rate(C.decide("all", np.ones_like(pn), pn, A), C.CONTRADICTED) <= 0.05
+
+
+@pytest.mark.parametrize("q,true_mu,false_mu", [("all", [DELTA], [0.0]), ("none", [0.0], [DELTA]),
+                                                ("all", [DELTA] * 3, [0.0, BIG, BIG])])
+def test_auto_stopping_error_rates(q, true_mu, false_mu):
+    """trials="auto": looks at 5, 7, 10 trials with Bonferroni levels, stopping at the first decided look."""
+    looks = auto.look_schedule(5, 10)
+    assert looks == [5, 7, 10]
+    rng = np.random.default_rng(5)
+    for mu, word in ((false_mu, C.REPLICATED), (true_mu, C.CONTRADICTED)):
+        d = rng.normal(np.asarray(mu)[None, :, None], SD, size=(SIMS, len(mu), looks[-1]))
+        out = auto.sequential_outcomes(d, looks, DELTA, q)
+        print(f"auto {q} {mu}: P({word}) = {rate(out, word):.4f}")
+        assert rate(out, word) <= 0.05
+    # optional stopping at an unadjusted 95 % per look would be worse than one look
+    d = rng.normal(0.0, SD, size=(SIMS, 1, 10))
+    naive = np.zeros(SIMS, bool)
+    for n in looks:
+        pp, _ = C.part_pvalues(d[..., :n].mean(-1), d[..., :n].std(-1, ddof=1), n, DELTA)
+        naive |= pp[:, 0] < A
+    assert naive.mean() > rate(auto.sequential_outcomes(d, looks, DELTA, "all"), C.REPLICATED)
+
+
+# --------------------------------------------------------------------------- rules on hand-made intervals
+
+
+def interval(mean, hw, n=N):
+    """p-values of a part whose 95 % interval is mean +- hw over n trials."""
+    sd = hw * np.sqrt(n) / sps.t.ppf(0.975, n - 1)
+    return C.part_pvalues(mean, sd, n, DELTA)
+
+
+@pytest.mark.parametrize("mean,hw,positive,negative", [
+    (1.5, 1.0, C.REPLICATED, C.CONTRADICTED),     # [0.5, 2.5]
+    (0.3, 1.0, C.INCONCLUSIVE, C.INCONCLUSIVE),   # [-0.7, 1.3]
+    (-0.5, 1.0, C.CONTRADICTED, C.REPLICATED),    # [-1.5, 0.5]
+    (0.5, 0.4, C.REPLICATED, C.REPLICATED),       # [0.1, 0.9]: above 0, below the margin
+    (2.0, 0.5, C.REPLICATED, C.CONTRADICTED),     # [1.5, 2.5]
+    (0.0, 0.5, C.CONTRADICTED, C.REPLICATED),     # [-0.5, 0.5]
+])
+def test_rules_on_intervals(mean, hw, positive, negative):
+    pp, pn = interval(mean, hw)
+    assert C.decide("all", np.array([pp]), np.array([pn]), A) == positive
+    assert C.decide("none", np.array([pp]), np.array([pn]), A) == negative
+
+
+def test_all_of_and_none_of_on_intervals():
+    parts = [interval(m, h) for m, h in ((1.5, 1.0), (0.3, 1.0))]  # one above 0, one undecided
+    pp, pn = np.array([p for p, _ in parts]), np.array([n for _, n in parts])
+    assert C.decide("all", pp, pn, A) == C.INCONCLUSIVE
+    parts = [interval(m, h) for m, h in ((1.5, 1.0), (-2.0, 0.5))]  # the second lies far below the margin
+    pp, pn = np.array([p for p, _ in parts]), np.array([n for _, n in parts])
+    assert C.decide("all", pp, pn, A) == C.CONTRADICTED
+    assert C.decide("none", pp, pn, A) == C.CONTRADICTED  # the first lies above 0 (Holm over 2 still)
+
+
+def test_negative_claim_never_replicated_past_its_margin():
+    rng = np.random.default_rng(6)
+    mean, sd = rng.normal(0, 1.5, 20000), rng.uniform(0.05, 3, 20000)
+    for n in (3, 5, 10):
+        pp, pn = C.part_pvalues(mean, sd, n, DELTA)
+        hi = mean + sps.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+        out = C.decide("none", pp[:, None], pn[:, None], A)
+        assert not np.any((out == C.REPLICATED) & (hi >= DELTA))
+
+
+def frame(gaps_by_strategy, n_trials=5, dataset="digits", seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s, g in gaps_by_strategy.items():
+        for t in range(n_trials):
+            base = 0.9 + 0.01 * t
+            rows.append(dict(dataset=dataset, augment="paper", ssl="none", regime="high", strategy=s, trial=t, cycle=1,
+                             n_labelled=80, accuracy=base + g + rng.normal(0, 0.004)))
+    return pd.DataFrame(rows)
+
+
+def test_report_prints_effect_interval_margin_and_writes_board(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    df = frame({"random": 0.0, "entropy": 0.002, "coreset": 0.05})
+    rows = C.report(df, "00", preset="default")
+    out = capsys.readouterr().out
+    verdicts = [ln for ln in out.splitlines() if ln.startswith("  => ")]
+    assert len(verdicts) == 2 == len(rows)
+    assert all("margin +1.0 points" in v and "CI" in v for v in verdicts)
+    row = rows.set_index("key").loc["coreset-beats-random"]
+    assert row.verdict == C.REPLICATED and row.ci_low > 0
+    ent = rows.set_index("key").loc["entropy-beats-random"]
+    if ent.verdict == C.INCONCLUSIVE:
+        assert "smallest gap this run could detect" in out and "trials would decide" in out
+    from alkit.analysis import board
+    assert len(board.load_rows(tmp_path / "verdicts")) == 2
+    C.report(df[df.strategy != "entropy"], "00", preset="default")  # a re-run replaces the notebook's rows
+    assert len(board.load_rows(tmp_path / "verdicts")) == 1
+
+
+def test_negative_claim_with_wide_interval_is_not_replicated(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    rng = np.random.default_rng(1)
+    rows = []
+    for s, g in (("random", 0.0), ("ll", 0.0)):
+        for t in range(3):
+            rows.append(dict(dataset="shapes", ssl="none", strategy=s, trial=t, cycle=2, budget=1400,
+                             miou=0.5 + rng.normal(0, 0.15)))
+    out = C.report(pd.DataFrame(rows), "06", preset="default").set_index("key").loc["06-ll-not-above-random"]
+    assert out.ci_high > out.margin and out.verdict != C.REPLICATED
+
+
+def test_smoke_preset_prints_no_gap_and_no_verdict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    monkeypatch.setenv("ALKIT_PRESET", "smoke")
+    rows = C.report(frame({"random": 0.0, "coreset": 0.05}), "00")
+    out = capsys.readouterr().out
+    assert set(rows.verdict) == {"not tested (smoke preset: training not converged)"}
+    assert "points" not in out and "CI" not in out
+
+
+def test_too_few_trials_and_not_tested(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    rows = C.report(frame({"random": 0.0, "coreset": 0.05}, n_trials=2), "00", preset="default", show=False)
+    assert rows.verdict.tolist() == ["too few trials (n=2)"]
+    rows = C.report(frame({"random": 0.0, "coreset": 0.05}), "06", preset="default", show=False).set_index("key")
+    assert rows.loc["06-nothing-beats-ssl-random"].verdict == "not tested (this notebook runs no s4GAN; see notebook 07)"
+
+
+def test_missing_part_is_not_tested_not_replicated(tmp_path, monkeypatch):
+    """07: without SSL polygon runs the SSL-polygon part is "not tested", never compared with raw runs."""
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    rows = []
+    for strat, ssl, g in (("random", "none", 0.0), ("random", "s4gan", 0.2), ("random-image-entropy-polygon", "none", 0.0)):
+        for t in range(5):
+            rows.append(dict(dataset="shapes", ssl=ssl, strategy=strat, trial=t, cycle=1, budget=1000,
+                             miou=0.4 + g + 0.01 * t + 0.001 * (t % 2)))
+    v = C.report(pd.DataFrame(rows), "07", preset="default", show=False).set_index("key")
+    assert v.loc["07-ssl-image-beats-polygons"].verdict.startswith("not tested (part of the named family")
+
