@@ -31,6 +31,8 @@ from alkit.analysis import stats
 PRESETS = ("smoke", "default", "paper")
 SSL_REFERENCE = "ssl-random"
 
+#: trials per run by default (the CI-only smoke preset keeps 3: it gives no verdicts anyway)
+DEFAULT_TRIALS, SMOKE_TRIALS = 5, 3
 # smoke: seconds per cell on a 2-core CPU; every comparison still runs with 3 trials.
 SMOKE = dict(initial=20, step=10, cycles=1, epochs=1, min_steps=0, iterations=4, unlabelled_batch=16,
              ensemble_size=2)
@@ -65,7 +67,7 @@ def available_datasets(preset: str, data_root=None) -> list[str]:
     return found
 
 
-def protocol_cells(strategies, preset: str = "default", data_root=None, trials: int = 3) -> list[Cell]:
+def protocol_cells(strategies, preset: str = "default", data_root=None, trials: int | None = None) -> list[Cell]:
     """Every cell of the protocol, raw cells (strategies + Random) first, then SSL-Random cells."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -83,8 +85,8 @@ def protocol_cells(strategies, preset: str = "default", data_root=None, trials: 
     return cells
 
 
-def _scaled(settings: dict, preset: str, trials: int) -> dict:
-    out = dict(settings, trials=trials)
+def _scaled(settings: dict, preset: str, trials: int | None) -> dict:
+    out = dict(settings, trials=trials or (SMOKE_TRIALS if preset == "smoke" else DEFAULT_TRIALS))
     if preset == "smoke":
         out.update(SMOKE)
     return out
@@ -122,16 +124,37 @@ def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=
     return pd.concat(frames, ignore_index=True)
 
 
+def _outcomes(t: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Add the claim tester's outcome of "X beats the reference" to a comparison table (per row, at
+    ``level``; :mod:`alkit.analysis.claims`): ``margin`` (points, the dataset's practical margin) and
+    ``outcome``: "beats" (interval above 0), "does not beat by the margin" (interval below +margin),
+    "inconclusive" or "too few trials (n=...)"."""
+    from alkit.analysis import claims
+
+    if t.empty:
+        return t
+    deltas = [claims.margin(str(s).split(" / ")[0], "accuracy") for s in t["setting"]]
+    pp, pn = claims.part_pvalues(t["gap"], t["gap_sd"], t["n"], pd.Series(deltas, index=t.index))
+    out = claims.decide("all", pp[:, None], pn[:, None], stats._alpha(level) / 2)
+    words = {claims.REPLICATED: "beats", claims.CONTRADICTED: "does not beat by the margin",
+             claims.INCONCLUSIVE: "inconclusive"}
+    t = t.copy()
+    t["margin"] = [100 * d for d in deltas]
+    t["outcome"] = [words[o] if n >= stats.MIN_TRIALS else claims.too_few(n) for o, n in zip(out, t["n"])]
+    return t
+
+
 def raw_verdicts(df: pd.DataFrame, level: float = stats.DEFAULT_LEVEL) -> pd.DataFrame:
     """Each strategy vs Random in every raw setting, at the last cycle and over the whole budget
     curve (AUBC); Holm across the strategies of a setting. Columns of
-    :func:`alkit.analysis.stats.compare_to_reference` plus ``setting`` and ``measure``."""
+    :func:`alkit.analysis.stats.compare_to_reference` plus ``setting``, ``measure``, ``margin`` and
+    ``outcome`` (the claim tester's three outcomes, see :func:`_outcomes`)."""
     raw = df[df.ssl == "none"]
     tables = []
     for measure, at in (("last cycle", "last"), ("AUBC", "aubc")):
         t = stats.compare_to_reference(raw, by=["setting"], at=at, level=level)
         tables.append(t.assign(measure=measure))
-    out = pd.concat(tables, ignore_index=True)
+    out = _outcomes(pd.concat(tables, ignore_index=True), level)
     out.attrs["method"] = tables[0].attrs.get("method", "")
     return out
 
@@ -152,30 +175,35 @@ def ssl_verdicts(df: pd.DataFrame, level: float = stats.DEFAULT_LEVEL) -> pd.Dat
         tables.append(t.assign(measure=f"{max(common)} labels"))
     if not tables:
         return pd.DataFrame()
-    out = pd.concat(tables, ignore_index=True)
+    out = _outcomes(pd.concat(tables, ignore_index=True), level)
     out.attrs["method"] = tables[0].attrs.get("method", "")
     return out
 
 
-def summary_paragraph(strategies, raw: pd.DataFrame, ssl: pd.DataFrame) -> str:
-    """One paragraph computed from the verdict tables (no fixed claims)."""
+def summary_paragraph(strategies, raw: pd.DataFrame, ssl: pd.DataFrame, preset: str = "default") -> str:
+    """One paragraph computed from the verdict tables (no fixed claims): per strategy, in how many
+    settings it beats Random / does not beat it by the margin / stays inconclusive. The CI-only
+    smoke preset gives no verdicts (its training does not converge)."""
+    if preset == "smoke":
+        return "smoke preset: no verdicts (training not converged; it checks the plumbing, not the paper)."
     parts = []
     for s in strategies:
         if s == "random":
             continue
         r = raw[(raw.strategy == s) & (raw.measure == "last cycle")]
-        counts = r.verdict.value_counts()
-        few = int(r.verdict.str.startswith("too few").sum())
-        text = (f"**{s}** vs Random at the last cycle: above in {counts.get('above', 0)}, below in "
-                f"{counts.get('below', 0)}, indistinguishable in {counts.get('indistinguishable from', 0)} "
-                f"of {len(r)} settings")
+        counts = r.outcome.value_counts()
+        few = int(r.outcome.str.startswith("too few").sum())
+        text = (f"**{s}** vs Random at the last cycle: beats it in {counts.get('beats', 0)}, does not beat it by "
+                f"the margin in {counts.get('does not beat by the margin', 0)}, inconclusive in "
+                f"{counts.get('inconclusive', 0)} of {len(r)} settings")
         if few:
             text += f" ({few} without a verdict: too few trials)"
         if len(ssl):
             q = ssl[ssl.strategy == s]
-            c2 = q.verdict.value_counts()
-            text += (f"; vs SSL-Random: above in {c2.get('above', 0)}, below in {c2.get('below', 0)}, "
-                     f"indistinguishable in {c2.get('indistinguishable from', 0)} of {len(q)}")
+            c2 = q.outcome.value_counts()
+            text += (f"; vs SSL-Random: beats it in {c2.get('beats', 0)}, does not beat it by the margin in "
+                     f"{c2.get('does not beat by the margin', 0)}, inconclusive in {c2.get('inconclusive', 0)} "
+                     f"of {len(q)}")
         parts.append(text + ".")
     return " ".join(parts)
 
@@ -208,8 +236,7 @@ def curve_figures(df: pd.DataFrame) -> dict[str, bytes]:
 
 
 def _table_md(t: pd.DataFrame) -> str:
-    cols = ["setting", "measure", "strategy", "n", "gap", "ci_low", "ci_high", "p_adj", "verdict"]
-    show = t[[c for c in cols if c in t.columns]].copy()
+    show = _shown(t)
     for c in ("gap", "ci_low", "ci_high"):
         show[c] = (100 * show[c]).map(lambda v: "" if pd.isna(v) else f"{v:+.2f}")
     show["p_adj"] = show["p_adj"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
@@ -226,13 +253,18 @@ def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level:
     atomic_write_csv(df.drop(columns=[c for c in ("selected",) if c in df]), out / "results.csv", index=False)
     raw, ssl = raw_verdicts(df, level), ssl_verdicts(df, level)
     penalty = stats.penalty_matrix(df[df.ssl == "none"], settings=["setting"], at="cycle", level=level)
-    summary = summary_paragraph(strategies, raw, ssl)
+    summary = summary_paragraph(strategies, raw, ssl, preset)
     figs = curve_figures(df)
     for name, png in figs.items():
         atomic_write_bytes(out / "figures" / f"{name}.png", png)
     pct = int(round(100 * level))
-    intro = (f"Preset `{preset}`; {df.trial.nunique()} trials per run; accuracy gaps in points with "
-             f"{pct} % t-intervals. {raw.attrs.get('method', '')}")
+    auto = df.attrs.get("auto")
+    looks = (f" (trials=auto: looks at {auto['looks']} trials, ran {auto['done'][-1]}, stopped: {auto['stopped']}; "
+             f"each look at a Bonferroni level of {100 * auto['level']:.3g} %)") if auto else ""
+    intro = (f"Preset `{preset}`; {df.trial.nunique()} trials per run{looks}; accuracy gaps in points with "
+             f"{pct} % t-intervals; outcome against the practical margin. {raw.attrs.get('method', '')}")
+    if preset == "smoke":
+        raw, ssl = _smoke(raw), _smoke(ssl)
     pen_txt = (100 * penalty).round(0).to_string()
     md = [f"# alkit evaluate: {', '.join(s for s in strategies if s != 'random')}", "", intro, "",
           "## Summary (computed from this run)", "", summary, "",
@@ -264,26 +296,66 @@ def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level:
 
 
 def _table_html(t: pd.DataFrame) -> str:
-    cols = ["setting", "measure", "strategy", "n", "gap", "ci_low", "ci_high", "p_adj", "verdict"]
-    show = t[[c for c in cols if c in t.columns]].copy()
+    show = _shown(t)
     for c in ("gap", "ci_low", "ci_high"):
         show[c] = (100 * show[c]).round(2)
     show["p_adj"] = show["p_adj"].round(3)
     return show.to_html(index=False, na_rep="", escape=True)
 
 
+def _smoke(t: pd.DataFrame) -> pd.DataFrame:
+    """The smoke preset's table: no gap, no interval, no verdict (issue: no verdict from CI-sized runs)."""
+    if t.empty:
+        return t
+    t = t.copy()
+    for c in ("gap", "ci_low", "ci_high", "p", "p_adj"):
+        if c in t.columns:
+            t[c] = float("nan")
+    t["verdict"] = t["outcome"] = "not tested (smoke preset: training not converged)"
+    return t
+
+
+def _shown(t: pd.DataFrame) -> pd.DataFrame:
+    cols = ["setting", "measure", "strategy", "n", "gap", "ci_low", "ci_high", "p_adj", "verdict", "margin", "outcome"]
+    return t[[c for c in cols if c in t.columns]].copy()
+
+
+def _auto_protocol(strategies, preset, data_root, first, max_trials, level, run_kwargs):
+    """trials="auto" for the protocol: the looks of :func:`alkit.experiments.auto.look_schedule`, each
+    judged at the Bonferroni level; stop when every strategy-vs-Random outcome of every raw setting
+    (last cycle) is decided."""
+    from alkit.experiments.auto import look_level, look_schedule
+
+    looks = look_schedule(first, max_trials)
+    lv = look_level(level, len(looks))
+    done, df, stopped = [], None, "cap"
+    for n in looks:
+        df = run_protocol(protocol_cells(strategies, preset, data_root, n), **run_kwargs)
+        done.append(n)
+        raw = raw_verdicts(df, lv)
+        if raw[raw.measure == "last cycle"].outcome.isin(["beats", "does not beat by the margin"]).all():
+            stopped = "decided"
+            break
+    df.attrs["auto"] = dict(looks=looks, done=done, level=lv, stopped=stopped)
+    return df, lv
+
+
 def evaluate(strategies, *, preset: str = "default", out, data_root=None, store_root=None, workers=None,
-             trials: int = 3, progress: bool = True, device=None, executor=None) -> dict:
+             trials: int | str | None = None, progress: bool = True, device=None, executor=None, max_trials: int = 10) -> dict:
     """Run the protocol for ``strategies`` (Random is added) and write the report into ``out``.
 
-    Returns a dict with the tidy results (``df``) and the verdict tables (``raw``, ``ssl``,
-    ``penalty``) and the ``summary`` paragraph."""
+    ``trials``: trials per run (None: 5, the smoke preset 3), or ``"auto"``: 5, then more at planned looks (up to ``max_trials``)
+    until every strategy-vs-Random outcome is decided (:mod:`alkit.experiments.auto`; the intervals
+    then use the per-look Bonferroni level). Returns a dict with the tidy results (``df``) and the
+    verdict tables (``raw``, ``ssl``, ``penalty``) and the ``summary`` paragraph."""
     strategies = tuple(dict.fromkeys(("random",) + tuple(strategies)))
-    cells = protocol_cells(strategies, preset, data_root, trials)
-    df = run_protocol(cells, data_root=data_root, store_root=store_root, workers=workers, progress=progress,
-                      device=device, executor=executor)
-    result = write_report(df, strategies, Path(out), preset=preset)
+    kw = dict(data_root=data_root, store_root=store_root, workers=workers, progress=progress, device=device,
+              executor=executor)
+    level = stats.DEFAULT_LEVEL
+    if trials == "auto":
+        df, level = _auto_protocol(strategies, preset, data_root, 5, max_trials, level, kw)
+    else:
+        df = run_protocol(protocol_cells(strategies, preset, data_root, int(trials) if trials else None), **kw)
+    result = write_report(df, strategies, Path(out), preset=preset, level=level)
     result["df"] = df
     return result
-
-
