@@ -1,14 +1,23 @@
-"""alkit.analysis.findings on synthetic results: a clear effect is "replicated", a reversed one "not
-replicated", two trials give no verdict, and a claim the data cannot test says why."""
+"""Every claim of the claims table (alkit.analysis.claims.CLAIMS) on synthetic results: a clear
+effect is "replicated", a reversed one "contradicted", two trials give "too few trials", and a claim
+the data cannot test says why; plus the naming helpers of alkit.analysis.findings."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from alkit.analysis import claims as C
 from alkit.analysis import findings
-from alkit.analysis.findings import NOT_REPLICATED, REPLICATED
 
 STRATS = ("random", "entropy", "coreset")
+REP, CON, INC = C.REPLICATED, C.CONTRADICTED, C.INCONCLUSIVE
+FEW = "too few trials (n=2)"
+
+
+@pytest.fixture(autouse=True)
+def _outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    monkeypatch.delenv("ALKIT_PRESET", raising=False)
 
 
 def frame(effects, n_trials=4, cycles=(0, 1, 2), noise=0.003, seed=0, y="accuracy", x="n_labelled", **const):
@@ -16,6 +25,7 @@ def frame(effects, n_trials=4, cycles=(0, 1, 2), noise=0.003, seed=0, y="accurac
     ``effects[strategy]`` (a number, or a function of the cycle) and a little noise."""
     rng = np.random.default_rng(seed)
     rows = []
+    const.setdefault("dataset", "digits" if y == "accuracy" else "shapes")
     for t in range(n_trials):
         base = 0.6 + 0.03 * np.random.default_rng(1000 + t).normal()  # shared by every run of trial t
         for s, e in effects.items():
@@ -31,211 +41,167 @@ def two(a_effects, b_effects, column, a, b, **kw):
                      ignore_index=True)
 
 
-def check(f, verdict):
-    text = str(f)
-    assert text.startswith("Claim: ") and text.splitlines()[-1] == f"  => {verdict}", text
-    assert f.verdict == verdict
+def judge(df, key, **ctx):
+    """The Verdict of claim ``key`` (the first expansion)."""
+    spec = next(c for c in C.CLAIMS if c.key == key)
+    return C.evaluate(df, spec.notebook, claims=[spec], preset="default", **ctx)[0]
+
+
+def check(df, key, verdict, **ctx):
+    v = judge(df, key, **ctx)
+    text = str(v)
+    assert text.startswith("Claim: ") and text.splitlines()[-1].startswith(f"  => {verdict}"), text
+    assert v.row["verdict"] == verdict, text
     return text
 
 
-# --------------------------------------------------------------------------- RQ1
-
-
-def test_augmentation_lift_clear_reversed_and_too_few():
-    flat = dict.fromkeys(STRATS, 0.0)
-    lifted = dict.fromkeys(STRATS, 0.08)
-    text = check(findings.augmentation_lifts_every_strategy(two(lifted, flat, "augment", "paper", "none")), REPLICATED)
-    assert "Entropy-w/o-Aug" in text and "95 % CI" in text and "method:" in text
-    check(findings.augmentation_lifts_every_strategy(two(flat, lifted, "augment", "paper", "none")), NOT_REPLICATED)
-    text = check(findings.augmentation_lifts_every_strategy(two(lifted, flat, "augment", "paper", "none", n_trials=2)),
-                 "no verdict: too few trials (n=2)")
-    assert "CI" not in text and "too few trials (n=2) for a verdict" in text
-
-
-def test_augmentation_lift_not_tested_without_both_recipes():
-    f = findings.augmentation_lifts_every_strategy(frame(dict.fromkeys(STRATS, 0.0), augment="paper"))
-    assert f.verdict.startswith("not tested in this run (")
+def test_augmentation_lift():
+    flat, lifted = dict.fromkeys(STRATS, 0.0), dict.fromkeys(STRATS, 0.08)
+    text = check(two(lifted, flat, "augment", "paper", "none"), "01-aug-lifts", REP)
+    assert "Entropy-w/o-Aug" in text and "95 % CI" in text and "margin +1.0 points" in text
+    check(two(flat, lifted, "augment", "paper", "none"), "01-aug-lifts", CON)
+    text = check(two(lifted, flat, "augment", "paper", "none", n_trials=2), "01-aug-lifts", FEW)
+    assert check(frame(flat, augment="paper"), "01-aug-lifts", "not tested (needs runs with augment 'none' and 'paper')")
 
 
 def test_augmentation_shrinks_differences():
     wide = {"random": 0.0, "entropy": 0.05, "coreset": 0.10}
     narrow = {"random": 0.0, "entropy": 0.003, "coreset": 0.006}
-    text = check(findings.augmentation_shrinks_differences(two(narrow, wide, "augment", "paper", "none")), REPLICATED)
-    assert "points without augmentation" in text and "95 % CI" in text
-    check(findings.augmentation_shrinks_differences(two(wide, narrow, "augment", "paper", "none")), NOT_REPLICATED)
-    check(findings.augmentation_shrinks_differences(two(narrow, wide, "augment", "paper", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
-
-
-def test_augmentation_shrinks_needs_two_strategies():
+    check(two(narrow, wide, "augment", "paper", "none"), "01-aug-shrinks", REP)
+    check(two(wide, narrow, "augment", "paper", "none"), "01-aug-shrinks", CON)
+    check(two(narrow, wide, "augment", "paper", "none", n_trials=2), "01-aug-shrinks", FEW)
     one = {"random": 0.0}
-    f = findings.augmentation_shrinks_differences(two(one, one, "augment", "paper", "none"))
-    assert f.verdict == "not tested in this run (fewer than two strategies in every trial)"
+    check(two(one, one, "augment", "paper", "none"), "01-aug-shrinks", "not tested (fewer than two strategies in every trial)")
 
 
 def test_al_beats_random_without_augmentation():
     better = {"random": 0.0, "entropy": 0.05, "coreset": 0.04}
     mixed = {"random": 0.0, "entropy": 0.05, "coreset": -0.04}
     flat = dict.fromkeys(STRATS, 0.0)
-    check(findings.al_beats_random_without_augmentation(two(flat, better, "augment", "paper", "none")), REPLICATED)
-    check(findings.al_beats_random_without_augmentation(two(flat, mixed, "augment", "paper", "none")), NOT_REPLICATED)
-    check(findings.al_beats_random_without_augmentation(two(flat, better, "augment", "paper", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
+    check(two(flat, better, "augment", "paper", "none"), "01-al-beats-random", REP)
+    text = check(two(flat, mixed, "augment", "paper", "none"), "01-al-beats-random", CON)
+    assert "Holm over the 2 parts" in text
+    check(two(flat, better, "augment", "paper", "none", n_trials=2), "01-al-beats-random", FEW)
 
 
-# --------------------------------------------------------------------------- RQ2 / RQ3
+def test_ssl_lifts_every_strategy_and_most():
+    flat, lifted = dict.fromkeys(STRATS, 0.0), dict.fromkeys(STRATS, 0.1)
+    text = check(two(lifted, flat, "ssl", "uda", "none"), "02-ssl-lifts-every", REP)
+    assert "SSL-Entropy minus Entropy" in text
+    check(two(flat, lifted, "ssl", "uda", "none"), "02-ssl-lifts-every", CON)
+    check(two(lifted, flat, "ssl", "uda", "none", n_trials=2), "02-ssl-lifts-every", FEW)
+    text = check(two(lifted, flat, "ssl", "uda", "none"), "03-ssl-lifts-most", REP)
+    assert "SSL-Random minus" not in text  # "SSL-AL methods": the AL strategies only
+    most = {"random": 0.1, "entropy": 0.1, "coreset": -0.1, "ll": 0.1}
+    check(two(most, dict.fromkeys(most, 0.0), "ssl", "uda", "none"), "03-ssl-lifts-most", REP)  # 2 of 3
+    few = {"random": 0.0, "entropy": 0.1, "coreset": -0.1, "ll": -0.1}
+    check(two(few, dict.fromkeys(few, 0.0), "ssl", "uda", "none"), "03-ssl-lifts-most", CON)
 
 
-def test_ssl_lifts_every_strategy():
-    flat = dict.fromkeys(STRATS, 0.0)
-    lifted = dict.fromkeys(STRATS, 0.1)
-    text = check(findings.ssl_lifts_every_strategy(two(lifted, flat, "ssl", "uda", "none")), REPLICATED)
-    assert "SSL-Entropy" in text and "at 200 labels" in text
-    check(findings.ssl_lifts_every_strategy(two(flat, lifted, "ssl", "uda", "none")), NOT_REPLICATED)
-    check(findings.ssl_lifts_every_strategy(two(lifted, flat, "ssl", "uda", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
-
-
-def test_ssl_lift_pairs_only_the_budgets_both_ran():
-    df = pd.concat([frame(dict.fromkeys(STRATS, 0.1), cycles=(0, 1), ssl="uda"),
-                    frame(dict.fromkeys(STRATS, 0.0), cycles=(0, 1, 2, 3), seed=1, ssl="none")], ignore_index=True)
-    text = check(findings.ssl_lifts_every_strategy(df), REPLICATED)
-    assert "at 150 labels" in text and "at 250 labels" not in text
-
-
-def test_ssl_random_beats_best_al():
+def test_ssl_random_beats_random_and_best_al():
     raw = {"random": 0.0, "entropy": 0.02, "coreset": 0.01}
-    ssl_good = {"random": 0.15, "entropy": 0.15}
-    ssl_bad = {"random": -0.05, "entropy": 0.0}
-    text = check(findings.ssl_random_beats_best_al(two(ssl_good, raw, "ssl", "uda", "none")), REPLICATED)
-    assert "raw Entropy" in text and "Holm across the 3 budgets" in text
-    check(findings.ssl_random_beats_best_al(two(ssl_bad, raw, "ssl", "uda", "none")), NOT_REPLICATED)
-    check(findings.ssl_random_beats_best_al(two(ssl_good, raw, "ssl", "uda", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
+    good, bad = {"random": 0.15, "entropy": 0.15}, {"random": -0.05, "entropy": 0.0}
+    text = check(two(good, raw, "ssl", "uda", "none"), "02-ssl-random-beats-best-al", REP, ssl="uda")
+    assert "raw Entropy" in text and "Holm over the 3 parts" in text
+    check(two(bad, raw, "ssl", "uda", "none"), "02-ssl-random-beats-best-al", CON, ssl="uda")
+    check(two(good, raw, "ssl", "uda", "none", n_trials=2), "02-ssl-random-beats-best-al", FEW, ssl="uda")
+    text = check(two(good, raw, "ssl", "uda", "none"), "02-ssl-random-beats-random", REP, ssl="uda")
+    assert "at 200 labels" in text
+    # one claim per SSL method present in the frame
+    df = pd.concat([two(good, raw, "ssl", "uda", "none"), frame(good, seed=3, ssl="fixmatch")], ignore_index=True)
+    vs = C.evaluate(df, "02", preset="default")
+    assert sum("FixMatch" in v.row["claim"] for v in vs) == 3 and sum("UDA" in v.row["claim"] for v in vs) == 3
 
 
-def test_ssl_random_with_fewer_labels_is_reported_not_judged():
+def test_ssl_random_with_fewer_labels_has_no_margin():
     raw = {"random": 0.0, "entropy": 0.02}
-    f = findings.ssl_random_with_fewer_labels(two({"random": 0.15}, raw, "ssl", "uda", "none"))
-    assert f.verdict.startswith("not tested in this run (")
-    assert "with 100 labels minus raw Entropy" in str(f) and "with 200 labels" in str(f) and "95 % CI" in str(f)
-    f2 = findings.ssl_random_with_fewer_labels(two({"random": 0.15}, raw, "ssl", "uda", "none", n_trials=2))
-    assert "too few for an interval" in str(f2)
+    text = check(two({"random": 0.15}, raw, "ssl", "uda", "none"), "02-ssl-fewer-labels",
+                 "not tested (no margin: the paper names none; the interval is shown above)", ssl="uda")
+    assert "with 100 labels minus raw Entropy with 200" in text and "95 % CI" in text
 
 
 def test_no_strategy_consistently_beats_random():
     flat = dict.fromkeys(STRATS, 0.0)
-    df = two(flat, flat, "ssl", "uda", "none", noise=0.01)
-    text = check(findings.no_strategy_consistently_beats_random(df), REPLICATED)
-    assert "intervals still allow" in text and "query cycles" in text
+    check(two(flat, flat, "ssl", "uda", "none"), "03-no-consistent-winner", REP)
     winner = {"random": 0.0, "entropy": lambda c: 0.1 if c > 0 else 0.0, "coreset": 0.0}
-    check(findings.no_strategy_consistently_beats_random(two(flat, winner, "ssl", "uda", "none")), NOT_REPLICATED)
-    # a strategy above Random at only one of two query cycles does not "consistently" beat it
+    text = check(two(flat, winner, "ssl", "uda", "none"), "03-no-consistent-winner", CON)
+    assert "2 of 2 cycles above 0" in text
+    # above Random at one of two query cycles only, and at the other clearly not: not "consistently"
     once = {"random": 0.0, "entropy": lambda c: 0.1 if c == 1 else 0.0, "coreset": 0.0}
-    check(findings.no_strategy_consistently_beats_random(two(flat, once, "ssl", "uda", "none")), REPLICATED)
-    check(findings.no_strategy_consistently_beats_random(two(flat, winner, "ssl", "uda", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
+    check(two(flat, once, "ssl", "uda", "none"), "03-no-consistent-winner", REP)
+    check(two(flat, winner, "ssl", "uda", "none", n_trials=2), "03-no-consistent-winner", FEW)
+    # a wide interval: never replicated ("absence of evidence")
+    check(two(flat, flat, "ssl", "uda", "none", noise=0.05), "03-no-consistent-winner", INC)
 
 
 def test_nothing_beats_ssl_random():
     raw = dict.fromkeys(STRATS, 0.0)
-    ssl_top = {"random": 0.1, "entropy": 0.1, "coreset": 0.09}
-    ssl_beaten = {"random": 0.1, "entropy": 0.2, "coreset": 0.1}
-    text = check(findings.nothing_beats_ssl_random(two(ssl_top, raw, "ssl", "uda", "none")), REPLICATED)
-    assert "vs SSL-Random" in text and "intervals still allow" in text
-    check(findings.nothing_beats_ssl_random(two(ssl_beaten, raw, "ssl", "uda", "none")), NOT_REPLICATED)
-    check(findings.nothing_beats_ssl_random(two(ssl_top, raw, "ssl", "uda", "none", n_trials=2)),
-          "no verdict: too few trials (n=2)")
+    top, beaten = {"random": 0.1, "entropy": 0.1, "coreset": 0.09}, {"random": 0.1, "entropy": 0.2, "coreset": 0.1}
+    text = check(two(top, raw, "ssl", "uda", "none"), "03-nothing-beats-ssl-random", REP)
+    assert "vs SSL-Random" in text
+    check(two(beaten, raw, "ssl", "uda", "none"), "03-nothing-beats-ssl-random", CON)
+    check(two(top, raw, "ssl", "uda", "none", n_trials=2), "03-nothing-beats-ssl-random", FEW)
 
 
-# --------------------------------------------------------------------------- transfer (04)
-
-
-def transfer_frame(gap, n_trials=4):
-    return pd.concat([frame({"random": gap, "transfer": 0.0}, n_trials=n_trials, regime=r, seed=i)
+def transfer_frame(gap, n_trials=4, name="transfer"):
+    return pd.concat([frame({"random": gap, name: 0.0}, n_trials=n_trials, regime=r, seed=i)
                       for i, r in enumerate(("low", "high"))], ignore_index=True)
 
 
-def test_ssl_random_beats_transfer():
-    assert findings.ssl_random_beats_transfer(None).verdict == "not tested in this run (no pretrained weights offline)"
-    only_ssl = frame({"random": 0.0}, regime="low")
-    assert findings.ssl_random_beats_transfer(only_ssl).verdict.startswith("not tested")
-    text = check(findings.ssl_random_beats_transfer(transfer_frame(0.1)), REPLICATED)
-    assert "SSL-Random, low budget" in text and "vs fine-tuned ImageNet ResNet-18" in text
-    check(findings.ssl_random_beats_transfer(transfer_frame(-0.1)), NOT_REPLICATED)
-    check(findings.ssl_random_beats_transfer(transfer_frame(0.1, n_trials=2)), "no verdict: too few trials (n=2)")
-
-
-# --------------------------------------------------------------------------- annotation (05)
+def test_ssl_random_beats_pretrained():
+    check(frame({"random": 0.0}, regime="low"), "04-beats-imagenet", "not tested (no pretrained weights offline)")
+    text = check(transfer_frame(0.1), "04-beats-imagenet", REP)
+    assert "low budget, AUBC" in text
+    check(transfer_frame(-0.1), "04-beats-imagenet", CON)
+    check(transfer_frame(0.1, n_trials=2), "04-beats-imagenet", FEW)
+    check(transfer_frame(0.1, name="glyphs"), "04-beats-glyphs", REP)
 
 
 def sweep(clicks, miou):
     return pd.DataFrame(dict(tolerance=[5.0, 10.0, 20.0][: len(clicks)], clicks_per_image=clicks, miou=miou))
 
 
-def test_tolerance_tradeoff():
-    check(findings.tolerance_tradeoff(sweep([60, 33, 20], [98.0, 95.0, 88.0])), REPLICATED)
-    text = check(findings.tolerance_tradeoff(sweep([60, 70, 20], [98.0, 95.0, 88.0])), NOT_REPLICATED)
+def test_annotation_measurements():
+    check(None, "05-tolerance-tradeoff", REP, table=sweep([60, 33, 20], [98.0, 95.0, 88.0]))
+    text = check(None, "05-tolerance-tradeoff", CON, table=sweep([60, 70, 20], [98.0, 95.0, 88.0]))
     assert "5->10 px" in text
-    assert findings.tolerance_tradeoff(sweep([60], [98.0])).verdict.startswith("not tested")
+    check(None, "05-tolerance-tradeoff", "not tested (fewer than two tolerances)", table=sweep([60], [98.0]))
+    table, clicks = sweep([60, 33, 20], [98.0, 95.1, 88.0]), np.array([30, 33, 36, 33])
+    text = check(None, "05-annotation-cost", "not tested (shapes at 10 px, not PASCAL VOC at 10 px)",
+                 table=table, clicks=clicks, tolerance=10.0, dataset="shapes")
+    assert "33.0 +- 2.4 (mean +- sd over images)" in text and "95.10 %" in text
+    check(None, "05-annotation-cost", REP, table=table, clicks=clicks, tolerance=10.0, dataset="voc")
+    check(None, "05-annotation-cost", CON, table=table, clicks=clicks + 20, tolerance=10.0, dataset="voc")
 
 
-def test_annotation_cost_only_comparable_on_voc_at_10px():
-    table = sweep([60, 33, 20], [98.0, 95.1, 88.0])
-    clicks = np.array([30, 33, 36, 33])
-    f = findings.annotation_cost(table, clicks, 10.0, "shapes")
-    assert f.verdict == "not tested in this run (shapes at 10 px, not PASCAL VOC at 10 px)"
-    assert "33.0 +- 2.4 (mean +- sd over images)" in str(f) and "95.10 %" in str(f)
-    check(findings.annotation_cost(table, clicks, 10.0, "voc"), REPLICATED)
-    check(findings.annotation_cost(table, clicks + 20, 10.0, "voc"), NOT_REPLICATED)
-    assert findings.annotation_cost(table, clicks, 5.0, "voc").verdict.startswith("not tested")
+def seg(effects, n_trials=4, noise=0.003, **const):
+    return frame(effects, n_trials=n_trials, y="miou", x="budget", noise=noise, **const)
 
 
-# --------------------------------------------------------------------------- segmentation (06)
-
-
-def seg(effects, n_trials=4, noise=0.003):
-    return frame(effects, n_trials=n_trials, y="miou", x="budget", noise=noise)
-
-
-def test_entropy_beats_random():
+def test_segmentation_claims():
     clear = {"random": 0.0, "entropy": 0.05, "ll": 0.0}
-    text = check(findings.strategy_beats_random(seg(clear)), REPLICATED)
-    assert "mIoU points" in text
-    check(findings.strategy_beats_random(seg({"random": 0.0, "entropy": -0.05, "ll": 0.0})), NOT_REPLICATED)
-    text = check(findings.strategy_beats_random(seg(clear, n_trials=2)), "no verdict: too few trials (n=2)")
-    assert "method:" not in text  # no test was made
-    assert findings.strategy_beats_random(seg({"random": 0.0, "ll": 0.0})).verdict.startswith("not tested")
+    text = check(seg(clear), "06-entropy-beats-random", REP)
+    assert "mIoU points" in text and "margin +2.0 mIoU points" in text
+    check(seg({"random": 0.0, "entropy": -0.05, "ll": 0.0}), "06-entropy-beats-random", CON)
+    check(seg(clear, n_trials=2), "06-entropy-beats-random", FEW)
+    check(seg({"random": 0.0, "ll": 0.0}), "06-entropy-beats-random", "not tested (needs Entropy runs)")
+    check(seg({"random": 0.0, "ll": -0.05}), "06-ll-not-above-random", REP)
+    check(seg({"random": 0.0, "ll": 0.05}), "06-ll-not-above-random", CON)
+    check(seg({"random": 0.0, "ll": 0.0}, noise=0.05), "06-ll-not-above-random", INC)  # wide: never replicated
+    df = pd.concat([seg({"random": 0.0}, ssl="none"), seg({"random": 0.1, "d-score": 0.1}, ssl="s4gan")])
+    check(df, "07-s4gan-lifts-random", REP)
+    check(df, "07-dscore-not-above", REP)
+    check(df, "07-entropy-polygon", "not tested (needs Random-Image-Random-Polygon, Random-Image-Entropy-Polygon runs)")
 
 
-def test_ll_not_above_random():
-    text = check(findings.strategy_not_above_random(seg({"random": 0.0, "entropy": 0.0, "ll": 0.0}, noise=0.01)),
-                 REPLICATED)
-    assert "indistinguishable from Random" in text and "intervals still allow up to +" in text
-    text = check(findings.strategy_not_above_random(seg({"random": 0.0, "entropy": 0.0, "ll": -0.05})), REPLICATED)
-    assert "below Random" in text and "still allow" not in text  # the interval excludes any advantage
-    check(findings.strategy_not_above_random(seg({"random": 0.0, "entropy": 0.0, "ll": 0.05})), NOT_REPLICATED)
-    check(findings.strategy_not_above_random(seg({"random": 0.0, "ll": -0.05}, n_trials=2)),
-          "no verdict: too few trials (n=2)")
+def test_heading_labels_and_points():
+    from alkit.analysis import stats
 
-
-# --------------------------------------------------------------------------- no claim (00), helpers
-
-
-def test_versus_random_and_heading():
     df = frame({"random": 0.0, "entropy": 0.05}, n_trials=2)
-    text = findings.versus_random(df)
-    assert "too few trials (n=2) for a verdict" in text and "above Random" not in text
-    assert "above Random" in findings.versus_random(frame({"random": 0.0, "entropy": 0.05}))
     assert findings.heading(df, "digits") == ("This run shows (digits; 2 trials per strategy "
                                               "(verdicts need at least 3)):")
     assert findings.heading(frame({"random": 0.0})) == "This run shows (4 trials per strategy):"
-
-
-def test_as_points_scales_gaps_only():
-    from alkit.analysis import stats
-
+    assert findings.label("ens-varr") == "ENS-varR"
     t = stats.compare_to_reference(frame({"random": 0.0, "entropy": 0.05}), at="last")
     shown = findings.as_points(t)
     assert shown["gap"].iloc[0] == pytest.approx(100 * t["gap"].iloc[0], abs=0.01)
-    assert shown["n"].iloc[0] == t["n"].iloc[0]

@@ -144,7 +144,13 @@ def test_seg_findings_names_and_verdicts():
                  dict(strategy="random", ssl="s4gan", trial=t, cycle=1, budget=2, miou=ssl),
                  dict(strategy="d-score", ssl="s4gan", trial=t, cycle=1, budget=2, miou=dsc)]
     df = pd.DataFrame(rows)
-    assert F.ssl_lifts_random_segmentation(df).verdict == F.REPLICATED  # +10, +13, +11 points
-    assert F.d_score_not_above_ssl_random(df).verdict == F.REPLICATED  # -1, -2, 0
-    assert F.entropy_polygon_beats_random_polygon(df).verdict.startswith("not tested")
-    assert F.ssl_lifts_random_segmentation(df[df.trial < 2]).verdict.startswith("no verdict")
+    from alkit.analysis import claims as C
+
+    def verdict(frame, key):
+        spec = next(c for c in C.CLAIMS if c.key == key)
+        return C.evaluate(frame, "07", claims=[spec], preset="default")[0].row["verdict"]
+
+    assert verdict(df, "07-s4gan-lifts-random") == C.REPLICATED  # +10, +13, +11 points
+    assert verdict(df, "07-dscore-not-above") == C.REPLICATED  # -1, -2, 0: interval below the 2-point margin
+    assert verdict(df, "07-entropy-polygon").startswith("not tested")
+    assert verdict(df[df.trial < 2], "07-s4gan-lifts-random").startswith("too few trials")

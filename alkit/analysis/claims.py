@@ -630,7 +630,7 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
     v.row = row
     head = f"Claim: {text} ({spec.section})"
     if spec.quantifier == "measure":
-        verdict, lines = spec.build(**ctx)
+        verdict, lines = spec.build(dataset=dataset or "", **ctx)
         if preset == "smoke":
             verdict, lines = not_tested(SMOKE), []
         row["verdict"] = verdict

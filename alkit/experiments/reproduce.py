@@ -73,6 +73,9 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     failed = out_dir / f"{nb.stem}{suffix}.failed.ipynb"
     clean_orphans(out_dir)  # partial copies of runs that were killed outright
     tmp = temp_path(out, ext=".ipynb")  # papermill warns about names not ending in .ipynb
+    # the kernel inherits the preset: alkit.analysis.claims prints no verdict from the smoke preset
+    previous = os.environ.get("ALKIT_PRESET")
+    os.environ["ALKIT_PRESET"] = preset
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
                             progress_bar=progress, report_mode=False)
@@ -80,6 +83,11 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
         if tmp.exists():
             os.replace(tmp, failed)
         raise
+    finally:
+        if previous is None:
+            os.environ.pop("ALKIT_PRESET", None)
+        else:
+            os.environ["ALKIT_PRESET"] = previous
     commit_temp(tmp, out)
     failed.unlink(missing_ok=True)  # an earlier failure of this notebook is now out of date
     return out
@@ -98,4 +106,9 @@ def reproduce(notebooks: list[str] | None = None, preset: str = "default", outpu
         outs.append(run_notebook(nb, preset, output_dir, progress=True))
         print(f"[alkit] {nb.name} done in {time.perf_counter() - t0:.0f} s -> {outs[-1]}", flush=True)
     print(f"[alkit] {len(outs)} notebook(s) in {time.perf_counter() - t_all:.0f} s; figures in {outputs_dir() / 'figures'}")
+    # the verdict board: every claim of every notebook run so far (alkit.analysis.board)
+    from alkit.analysis.board import write_board
+
+    md, line = write_board()
+    print(f"[alkit] {line} -> {md}", flush=True)
     return outs
