@@ -789,3 +789,27 @@ def report(df: pd.DataFrame | None, notebook: str, *, what: str = "", claims=Non
 
         write_rows(notebook, rows)
     return table
+
+
+def compare_line(name: str, gaps, *, reference: str = "Random", unit: str = "points", scale: float = 100.0,
+                 margin_: float | None = None, level: float = stats.DEFAULT_LEVEL, preset: str | None = None) -> str:
+    """One line for a paired comparison of an exercise (``gaps``: per-trial differences, in the units
+    of the data): mean, Student-t interval and, with a margin ``margin_`` (same units), the claim
+    "``name`` beats ``reference``" judged by the rules of this module (replicated / contradicted /
+    inconclusive). Without a margin no verdict is given: the line says where the interval lies.
+    Fewer than 3 trials: no interval. The smoke preset: no gap, no verdict."""
+    if preset_now(preset) == "smoke":
+        return f"{name} vs {reference}: not tested ({SMOKE})"
+    s = stats.paired_test(np.asarray(gaps, float), level)
+    head = f"{name}: {scale * s['gap']:+.2f} {unit} vs {reference}"
+    if s["n"] < stats.MIN_TRIALS:
+        return f"{head} over {s['n']} paired trials: {too_few(s['n'])}"
+    if not np.isfinite(s["ci_low"]):
+        return f"{head} over {s['n']} paired trials, the same in every trial (no spread, no interval)"
+    ci = f"[{100 * level:.3g} % CI {scale * s['ci_low']:+.2f}, {scale * s['ci_high']:+.2f}]"
+    if margin_ is None:
+        where = ("lies above 0" if s["ci_low"] > 0 else "lies below 0" if s["ci_high"] < 0 else "contains 0")
+        return f"{head} {ci} over {s['n']} paired trials: the interval {where} (no margin, no verdict)"
+    pp, pn = part_pvalues(s["gap"], s["gap_sd"], s["n"], margin_)
+    verdict = str(decide("all", np.array([pp]), np.array([pn]), stats._alpha(level) / 2))
+    return f"{head} {ci} over {s['n']} paired trials, margin {scale * margin_:+.2f} {unit}: {verdict}"

@@ -67,7 +67,7 @@ def available_datasets(preset: str, data_root=None) -> list[str]:
     return found
 
 
-def protocol_cells(strategies, preset: str = "default", data_root=None, trials: int | None = None) -> list[Cell]:
+def protocol_cells(strategies, preset: str = "default", data_root=None, trials: int | str | None = None) -> list[Cell]:
     """Every cell of the protocol, raw cells (strategies + Random) first, then SSL-Random cells."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -86,6 +86,8 @@ def protocol_cells(strategies, preset: str = "default", data_root=None, trials: 
 
 
 def _scaled(settings: dict, preset: str, trials: int | None) -> dict:
+    if trials == "auto":  # trials="auto" starts at the first planned look
+        trials = None
     out = dict(settings, trials=trials or (SMOKE_TRIALS if preset == "smoke" else DEFAULT_TRIALS))
     if preset == "smoke":
         out.update(SMOKE)
