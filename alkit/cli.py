@@ -10,7 +10,7 @@ Every argument is checked before any data is loaded or anything is trained (the 
   ``--seed -1``, ``--workers 0``, ``--tolerance 5,abc``, ...), and a bad ``$ALKIT_WORKERS``;
 * flags that do not apply: ``--regime``/``--augment``/``--ssl``/``--iterations``/``--min-steps``
   on a segmentation dataset, ``--tolerance`` on a classification dataset, ``--iterations``
-  without ``--ssl uda``, ``--epochs``/``--min-steps`` with it, ``--initial``/``--step``/``--cycles``
+  without ``--ssl uda``, ``--epochs``/``--min-steps`` with it, ``--initial``/``--step``
   with ``--regime`` (which sets them), ``--labeling``/``--polygon-strategy`` on a classification
   dataset, ``--polygon-strategy`` without ``--labeling polygon``, a strategy other than ``random``
   with it (polygon-level labelling picks images at random, paper Sec. 4.4.2);
@@ -98,13 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
                         f"segmentation none | s4gan (Sec. 4.3; enables strategy d-score) (default: {d['ssl']})")
     r.add_argument("--regime", metavar="NAME",
                    help="classification: high | low, the paper's budgets for the dataset; sets "
-                        "--initial/--step/--cycles, so it cannot be combined with them (default: none)")
+                        "--initial/--step (not combined with them) and the cycles (--cycles may change them) "
+                        "(default: none)")
     r.add_argument("--initial", metavar="N",
                    help=f"initial budget B_i: images (classification, an integer) or clicks "
                         f"(segmentation), > 0 (default: {d['initial']})")
     r.add_argument("--step", metavar="N", help=f"budget per cycle B_s, > 0, same units (default: {d['step']})")
     r.add_argument("--cycles", metavar="N", help=f"query cycles after the initial set, >= 1 (default: {d['cycles']})")
-    r.add_argument("--trials", metavar="N", help=f"trials per strategy, >= 1 (default: {d['trials']})")
+    r.add_argument("--trials", metavar="N|auto",
+                   help=f"trials per strategy, >= 1, or auto: add trials until the claims are decided, at most "
+                        f"--max-trials (default: {d['trials']})")
     r.add_argument("--epochs", metavar="N",
                    help=f"supervised epochs per cycle, >= 1; not with --ssl (default: {d['epochs']}; "
                         f"paper: 150)")
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy-file", action="append", metavar="PATH",
                    help="a Python file registering strategies with alkit.register_strategy; its names then "
                         "work in --strategies (may be repeated; default: none)")
+    _generated_flags(r)
     r.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
 
     e = sub.add_parser("evaluate", help="the paper's protocol (Sec. 5) for your strategies: a report card",
@@ -218,6 +222,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _generated_flags(parser) -> None:
+    """A flag for every Experiment setting the parser has none for yet, from its declaration
+    (:data:`alkit.experiments.settings.SETTINGS`: help, kinds, bounds, choices)."""
+    from alkit.experiments.settings import SETTINGS, flag
+
+    have = set(parser._option_string_actions)
+    for d in SETTINGS.values():
+        if not d.cli or flag(d.key) in have:
+            continue
+        where = "" if len(d.kinds) > 1 else f"{d.kinds[0]}: "
+        bound = "" if d.minimum is None else f", {'>' if d.strict else '>='} {d.minimum:g}"
+        default = "the recipe's" if d.none else _DECLARED_DEFAULTS.get(d.key, "see alkit.Experiment")
+        parser.add_argument(flag(d.key), metavar=d.metavar, default=None,
+                            help=f"{where}{d.help}{bound} (default: {default})")
+
+
+# Defaults of settings that no recipe holds, shown in the generated help (Experiment's defaults).
+_DECLARED_DEFAULTS = {"max_trials": "10", "preview": "0", "labeling": "image"}
+
+# Generated flags: checked by the declaration, passed to the Experiment when given.
+GENERATED = ("batch_size", "lr", "ensemble_size", "unlabelled_batch", "threshold", "preview", "ens_reduce",
+             "max_trials")
+
+
 # -- checks ------------------------------------------------------------------------------------------
 
 
@@ -273,6 +301,23 @@ def load_strategy_files(paths) -> None:
             raise C.UsageError(f"--strategy-file: {_one_line(e)}") from None
 
 
+def _flag(key: str) -> str:
+    from alkit.experiments.settings import flag
+
+    return flag(key)
+
+
+def _setting(key: str, text, kind: str | None, dataset: str | None = None):
+    """A setting given on the command line, checked by its declaration (one line naming the flag)."""
+    from alkit.checks import UsageError
+    from alkit.experiments.settings import SettingError, validate
+
+    try:
+        return validate(key, text, kind, {"dataset": dataset}, text=True)
+    except SettingError as e:
+        raise UsageError(e.at(_flag(key))) from None
+
+
 def check_run(a) -> argparse.Namespace:
     """The ``run`` arguments checked and with defaults filled in (raises ``UsageError``)."""
     from alkit import checks as C
@@ -313,6 +358,7 @@ def check_run(a) -> argparse.Namespace:
     from alkit.strategies import default_strategies
 
     task, other = ("segmentation", "classification") if seg else ("classification", "segmentation")
+    kind = task
     names, other_names = _strategy_names(task), _strategy_names(other)
     text = a.strategies if a.strategies is not None else ",".join(default_strategies(task))
     if labeling == "polygon":
@@ -352,8 +398,8 @@ def check_run(a) -> argparse.Namespace:
             if not valid:
                 raise C.UsageError(f"--regime: {dataset} has no paper regime; give --initial/--step/--cycles")
             C.choice("--regime", "regime", a.regime, valid, f" for {dataset}")
-            C.not_given({"--initial": a.initial, "--step": a.step, "--cycles": a.cycles},
-                        f"with --regime {a.regime} (the regime sets --initial/--step/--cycles)")
+            C.not_given({"--initial": a.initial, "--step": a.step},
+                        f"with --regime {a.regime} (the regime sets --initial/--step; --cycles may shorten it)")
     v["regime"] = a.regime or "custom"
 
     def given(flag, key, check, **kw):  # checked when given; None leaves it to the recipe
@@ -370,7 +416,15 @@ def check_run(a) -> argparse.Namespace:
     given("--epochs", "epochs", C.integer, minimum=1)
     given("--min-steps", "min_steps", C.integer, minimum=0)
     given("--iterations", "iterations", C.integer, minimum=1)
-    v["trials"] = C.integer("--trials", v["trials"], minimum=1)
+    v["trials"] = _setting("trials", v["trials"], kind)
+    for key in GENERATED:  # the generated flags: the declaration's checks, for this kind of task
+        value = getattr(a, key, None)
+        if value is not None:
+            from alkit.experiments.settings import SETTINGS
+
+            if kind not in SETTINGS[key].kinds:
+                raise C.UsageError(f"{_flag(key)} does not apply to {kind} datasets ({dataset})")
+        v[key] = None if value is None else _setting(key, value, kind, dataset=dataset)
     v["seed"] = C.integer("--seed", v["seed"], minimum=0)
     if a.workers is not None:
         v["workers"] = C.integer("--workers", a.workers, minimum=1)
@@ -422,7 +476,7 @@ def check_run(a) -> argparse.Namespace:
 def experiment_settings(a) -> dict:
     """The :class:`~alkit.experiments.config.Experiment` settings of checked ``run`` arguments:
     every setting the user gave; the rest stay ``None`` for the recipe to fill."""
-    keys = ["dataset", "strategies", "trials", "seed", "initial", "step", "cycles", "model", "epochs",
+    keys = ["dataset", "strategies", "trials", "seed", *(k for k in GENERATED if getattr(a, k, None) is not None), "initial", "step", "cycles", "model", "epochs",
             "data_root", "download", "device", "workers"]
     keys += ["tolerance", "labeling", "polygon_strategy", "ssl", "iterations", "data_options"] if a.segmentation else ["regime", "augment", "ssl", "min_steps", "iterations", "pretrained"]
     return {k: getattr(a, k) for k in keys}

@@ -155,8 +155,19 @@ def test_flags_that_do_not_apply_on_classification(tmp_path, capsys, no_compute)
     bad(capsys, run(tmp_path, "--iterations", "10"), "--iterations does not apply without --ssl uda")
     bad(capsys, run(tmp_path, "--ssl", "uda", "--epochs", "3"), "--epochs does not apply with --ssl uda")
     bad(capsys, run(tmp_path, "--ssl", "fixmatch", "--min-steps", "3"), "--min-steps does not apply with --ssl fixmatch")
-    bad(capsys, run(tmp_path, "--regime", "low", "--cycles", "3"), "--cycles does not apply with --regime low")
+    bad(capsys, run(tmp_path, "--regime", "low", "--step", "3"), "--step does not apply with --regime low")
     bad(capsys, run(tmp_path, "--dataset", "cifar10", "--regime", "medium"), "choose from high, low for cifar10")
+
+
+def test_cycles_with_a_regime_is_accepted_as_by_experiment(tmp_path):
+    """``--regime low --cycles 2`` is what ``Experiment(regime="low", cycles=2)`` accepts: the
+    regime's budgets, two cycles."""
+    from alkit.experiments.config import Experiment
+
+    a = cli.check_run(cli._parse(cli.build_parser(), run(tmp_path, "--regime", "low", "--cycles", "2")))
+    s = Experiment(**cli.experiment_settings(a)).resolved()
+    assert (s["initial"], s["step"], s["cycles"]) == (20, 20, 2)
+    assert s == Experiment(regime="low", cycles=2).resolved()
 
 
 def test_segmentation_folder_dataset_flags(tmp_path, capsys, no_compute):

@@ -184,7 +184,7 @@ def test_a_failing_unit_is_one_line_and_the_grid_goes_on(client, tmp_path, boom_
      "grid grid.yaml axes.augmnt: unknown setting 'augmnt' (did you mean 'augment'?)"),
     ({"axes": {"augment": ["none", "nope"]}}, "grid grid.yaml axes.augment[1]: unknown augmentation 'nope'"),
     ({"axes": {"strategies": ["random", "entrpy"]}},
-     "grid grid.yaml axes.strategies: unknown strategy 'entrpy' (did you mean 'entropy'?)"),
+     "grid grid.yaml axes.strategies[1]: unknown strategy 'entrpy' (did you mean 'entropy'?)"),
     ({"fixed": {"epochs": 0}}, "grid grid.yaml fixed.epochs must be a positive integer, got 0"),
     ({"fixed": {"workers": 2}}, "grid grid.yaml fixed.workers: workers cannot be a grid setting"),
     ({"fixd": {"epochs": 1}}, "grid grid.yaml: unknown section 'fixd' (did you mean 'fixed'?)"),

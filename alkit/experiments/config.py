@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
+from alkit.experiments.settings import SETTINGS, validate
 
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
@@ -41,7 +42,8 @@ class Experiment:
 
     dataset: str = "digits"
     strategies: tuple | None = None
-    trials: int = 3
+    trials: int | str = 3  # an integer >= 1, or "auto": add trials until the claims are decided (run_auto)
+    max_trials: int = 10  # with trials="auto": at most this many trials per strategy (>= 3)
     seed: int = 0
     regime: str = "custom"  # classification: "high" | "low" set the paper's budgets for the dataset
     initial: float | None = None  # B_i
@@ -86,17 +88,18 @@ class Experiment:
         """Every setting of this experiment with the recipe's values filled in, the ones that do
         not apply to its kind of task dropped."""
         kind = self.kind
+        given = self._validated(kind)
         r = recipe(kind, self.dataset, self.regime if kind == "classification" else "custom")
         out = {}
         for f in fields(self):
             if f.name in (SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY):
                 continue
-            value = getattr(self, f.name)
+            value = given[f.name]
             if f.name == "pretrained" and kind == "classification":
                 if value not in (None, "default"):  # in the key only when set: older runs keep their keys
                     out[f.name] = value
                 continue
-            if f.name == "lr" and value is None and kind == "classification" and self.ssl:
+            if f.name == "lr" and value is None and kind == "classification" and given["ssl"]:
                 value = r.get("ssl_lr", r["lr"])  # SSL has its own learning rate in the digits recipes
             if value is None and f.name in r:
                 value = r[f.name]
@@ -110,7 +113,7 @@ class Experiment:
             polygons = kind == "segmentation" and self.labeling == "polygon"
             out["strategies"] = ("random",) if polygons else default_strategies(kind)
         out["strategies"] = tuple(out["strategies"])
-        _check_ssl(kind, self.ssl, out["strategies"])
+        _check_ssl(kind, given["ssl"], out["strategies"])
         if kind == "segmentation":
             out["ens_reduce"] = self.ens_reduce or "mean-entropy"
             out["data_options"] = dict(sorted(self.data_options.items()))
@@ -122,6 +125,23 @@ class Experiment:
                 out["polygon_strategy"] = "entropy"
         elif self.labeling != "image" or self.polygon_strategy is not None:
             raise ValueError("labeling and polygon_strategy apply only to segmentation datasets")
+        return out
+
+    def _validated(self, kind: str) -> dict:
+        """Every setting checked by :func:`alkit.experiments.settings.validate` (the checks of the
+        command line and of a sweep grid; :class:`~alkit.experiments.settings.SettingError` names
+        the field). Returns the settings with ``ssl="none"`` read as ``None``; other values as given
+        (the store key keeps ``20`` and ``20.0`` apart, as it always did)."""
+        out = {}
+        context = {"dataset": self.dataset}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            d = SETTINGS.get(f.name)
+            if d is not None and kind in d.kinds:
+                checked = validate(f.name, value, kind, context)
+                if f.name == "ssl":
+                    value = checked
+            out[f.name] = value
         return out
 
     def build_task(self, data=None, progress: bool = False):
@@ -163,11 +183,11 @@ class Experiment:
 
         kind = self.kind
         spec = get_strategy(strategy, task=kind)
-        cfg = {k: v for k, v in self.resolved().items() if k not in RUNTIME + ("strategies", "trials")}
+        cfg = {k: v for k, v in self.resolved().items() if k not in RUNTIME + ("strategies", "trials", "max_trials")}
         # the experiment's model name when it names one (e.g. a pre-trained network built by a factory)
         cfg.update(task=kind, strategy=strategy, data=data_fingerprint(task.data), model=self.model or task.model_name)
         if kind == "classification":
-            for k in (("epochs", "min_steps") if self.ssl else ("iterations", "unlabelled_batch")):
+            for k in (("epochs", "min_steps") if cfg["ssl"] else ("iterations", "unlabelled_batch")):
                 cfg.pop(k)
         else:
             cfg.update(tolerance=task.tolerance, pretrained=task.pretrained, lr=task.lr, epochs=task.epochs,
@@ -215,7 +235,14 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     strategy defined in a notebook cell) runs them in this process. ``executor``: any
     ``submit``-style executor to run the units on instead; ``bar``: a tqdm bar to count cycles into
     (see :func:`alkit.experiments.runner.run_units`). A tqdm bar counts cycles.
+
+    ``exp.trials == "auto"``: trials are added until the claims are decided, at most
+    ``exp.max_trials`` per strategy (:func:`alkit.experiments.auto.run_auto`, which calls this
+    function with whole numbers of trials).
     """
+    if exp.trials == "auto":
+        return _run_auto(exp, task=task, store_root=store_root, progress=progress, with_selected=with_selected,
+                         workers=workers, executor=executor, bar=bar)
     from alkit.experiments.runner import picklable
     from alkit.experiments.store import records_frame
     from alkit.paths import runs_dir
@@ -258,6 +285,18 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
         df.insert(df.columns.get_loc("n_clicks"), "budget", s["initial"] + s["step"] * df["cycle"])
     return df
 
+
+def _run_auto(exp: Experiment, *, executor=None, progress: bool = True, **run_kwargs) -> pd.DataFrame:
+    """``trials="auto"``: hand the experiment to :func:`alkit.experiments.auto.run_auto` (imported
+    here: it imports this module)."""
+    try:
+        from alkit.experiments.auto import run_auto
+    except ImportError as e:
+        if getattr(e, "name", None) != "alkit.experiments.auto":
+            raise
+        raise ValueError("trials='auto' needs alkit.experiments.auto (adaptive trials), which this "
+                         "installation lacks; give a whole number of trials") from None
+    return run_auto(exp, max_trials=exp.max_trials, executor=executor, progress=progress, **run_kwargs)
 
 
 def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:

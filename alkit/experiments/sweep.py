@@ -56,15 +56,13 @@ from pathlib import Path
 import pandas as pd
 
 from alkit import checks as C
+from alkit.experiments.settings import SETTINGS, SettingError, validate
 
-# Settings a grid may not hold, and why.
+# Settings a grid may not hold, and why (the others: alkit.experiments.settings.SETTINGS).
 NOT_IN_GRID = {
     "workers": "the sweep's workers are set by --workers",
     "download": "download the data before the sweep (alkit run --download), not from every worker",
 }
-# Settings by the check they get (label, value) -> value.
-_INTEGERS = dict(trials=1, seed=0, cycles=1, epochs=1, min_steps=0, iterations=1, batch_size=1, unlabelled_batch=1,
-                 ensemble_size=1, preview=0)
 POLL_S = 0.5
 
 
@@ -88,79 +86,16 @@ class Cell:
 
 
 def _setting_names() -> list[str]:
-    from alkit.experiments.config import Experiment
-
-    return [f.name for f in fields(Experiment)]
+    return list(SETTINGS)
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _check_value(label: str, key: str, value):
-    """One setting's value checked and normalised (``UsageError`` naming ``label``)."""
-    from alkit.engine.augment import AUGMENT_NAMES
-    from alkit.engine.data import CLASSIFICATION_DATASETS, SEGMENTATION_DATASETS
-
-    if key in _INTEGERS:
-        if isinstance(value, bool) or value is None:
-            raise C.UsageError(f"{label} must be an integer, got {value!r}")
-        return C.integer(label, value, minimum=_INTEGERS[key])
-    if key == "dataset":
-        if not isinstance(value, str):
-            raise C.UsageError(f"{label} must be a dataset name or folder, got {value!r}")
-        if value in CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS:
-            return value
-        if C.looks_like_path(value) or os.path.isdir(value):
-            return str(C.existing_folder(label, value).resolve())
-        return C.choice(label, "dataset", value, CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS, ", or a folder path")
-    if key == "strategies":
-        names = value.split(",") if isinstance(value, str) else value
-        if not isinstance(names, (list, tuple)) or not names:
-            raise C.UsageError(f"{label} must be a strategy name or a list of them, got {value!r}")
-        out = []
-        for n in names:
-            if not isinstance(n, str) or not n.strip():
-                raise C.UsageError(f"{label}: {n!r} is not a strategy name")
-            if n.strip() in out:
-                raise C.UsageError(f"{label}: strategy {n.strip()!r} is listed twice")
-            out.append(n.strip())
-        return tuple(out)
-    if key == "augment":
-        return C.choice(label, "augmentation", str(value), AUGMENT_NAMES)
-    if key == "ssl":
-        ssl = C.choice(label, "ssl method", "none" if value is None else str(value), ("none", "uda"))
-        return None if ssl == "none" else ssl
-    if key == "regime":
-        return C.choice(label, "regime", str(value), ("custom", "high", "low"))
-    if key in ("initial", "step", "lr"):
-        if not _is_number(value):
-            raise C.UsageError(f"{label} must be a number > 0, got {value!r}")
-        return C.number(label, value)
-    if key in ("tolerance", "threshold"):
-        if not _is_number(value):
-            raise C.UsageError(f"{label} must be a number >= 0, got {value!r}")
-        return C.number(label, value, strict=False)
-    if key == "model":
-        from alkit.engine.models import MODEL_NAMES
-        from alkit.engine.models.segmentation import SEGMENTATION_MODELS
-
-        return C.choice(label, "model", str(value), MODEL_NAMES + SEGMENTATION_MODELS)
-    if key == "pretrained":
-        if value is not None and not isinstance(value, str):
-            raise C.UsageError(f"{label} must be a name, a path or null, got {value!r}")
-        return value
-    if key == "data_options":
-        if not isinstance(value, dict):
-            raise C.UsageError(f"{label} must be a mapping (e.g. {{n_train: 100}}), got {value!r}")
-        return dict(value)
-    if key == "device":
-        return C.device(str(value), 10**6)  # syntax only: the workers' GPUs are checked where they run
-    if key == "data_root":
-        if not isinstance(value, str) or not value.strip():
-            raise C.UsageError(f"{label} must be a folder path, got {value!r}")
-        return value
-    return value
+def _check_value(label: str, key: str, value, kind: str | None = None, settings: dict | None = None):
+    """One setting's value checked and normalised by :func:`alkit.experiments.settings.validate`
+    (``UsageError`` labelled ``label``, the same text as the command line's and Python's)."""
+    try:
+        return validate(key, value, kind, settings)
+    except SettingError as e:
+        raise C.UsageError(e.at(label)) from None
 
 
 def _check_key(label: str, key: str, names: list[str]) -> None:
@@ -177,9 +112,6 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
 
     Raises :class:`~alkit.checks.UsageError` (one line naming the key, e.g. ``grid axes.augment[1]:
     unknown augmentation 'nnone' (did you mean 'none'?)``) before anything is loaded or run."""
-    from alkit.experiments.config import CLASSIFICATION_ONLY, SEGMENTATION_ONLY
-    from alkit.strategies import check_strategy
-
     if grid is None:
         raise C.UsageError(f"{source} is empty; it needs 'fixed:' and/or 'axes:' sections")
     if not isinstance(grid, dict):
@@ -216,48 +148,31 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
 
     cells = []
     keys = list(axis_values)
-    for combo in itertools.product(*(axis_values[k] for k in keys)):
-        s = dict(values, **dict(zip(keys, combo)))
+    for combo in itertools.product(*(list(enumerate(axis_values[k])) for k in keys)):
+        s = dict(values, **{k: v for k, (_, v) in zip(keys, combo)})
+        at = dict(where, **{k: f"{where[k]}[{i}]" for k, (i, _) in zip(keys, combo)})
         shown = {"dataset": s.get("dataset", "digits"), **{k: s[k] for k in keys if k != "dataset"}}
         if isinstance(shown.get("strategies"), tuple):
             shown["strategies"] = ",".join(shown["strategies"])
         label = " ".join(f"{k}={'none' if v is None else v}" for k, v in shown.items())
-        exp = Cell(len(cells), s, label).experiment()
-        kind = exp.kind
-        other = SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY
+        kind = Cell(len(cells), s, label).experiment().kind
         for k in s:
-            if k in other:
+            if kind not in SETTINGS[k].kinds:
                 raise C.UsageError(f"{where[k]}: {k} does not apply to {kind} datasets ({label})")
+        context = {"dataset": s.get("dataset", "digits")}
+        for k in s:  # the choices of this cell's kind of task (models, ssl methods, strategies, regimes)
+            s[k] = _check_value(at[k], k, s[k], kind, context)
         if s.get("regime", "custom") != "custom":
-            from alkit.experiments.recipes import REGIMES
-
-            valid = sorted({r for ds, r in REGIMES if ds == exp.dataset})
-            C.choice(where["regime"], "regime", s["regime"], valid, f" for {exp.dataset}")
             for k in ("initial", "step"):
                 if k in s:
-                    raise C.UsageError(f"{where[k]}: {k} cannot be combined with regime {s['regime']} "
+                    raise C.UsageError(f"{at[k]}: {k} cannot be combined with regime {s['regime']} "
                                        f"(the regime sets the budgets) ({label})")
-        if "model" in s:
-            from alkit.engine.models import MODEL_NAMES
-            from alkit.engine.models.segmentation import SEGMENTATION_MODELS
-
-            C.choice(where["model"], "model", s["model"], MODEL_NAMES if kind == "classification" else SEGMENTATION_MODELS,
-                     f" for {kind} datasets")
-        if kind == "classification":
-            for k in ("initial", "step"):
-                if k in s and s[k] != int(s[k]):
-                    raise C.UsageError(f"{where[k]} must be a whole number of images, got {s[k]:g}")
-                if k in s:
-                    s[k] = int(s[k])  # as `alkit run --initial` gives it (the store key tells 20 from 20.0)
         try:
-            resolved = exp.resolved()
+            Cell(len(cells), s, label).experiment().resolved()
+        except SettingError as e:
+            raise C.UsageError(e.at(at.get(e.key, f"{source} {e.key}"))) from None
         except (ValueError, KeyError, TypeError) as e:
             raise C.UsageError(f"{source} ({label}): {_one_line(e)}") from None
-        for name in resolved["strategies"]:
-            try:
-                check_strategy(name, task=kind)
-            except ValueError as e:
-                raise C.UsageError(f"{where.get('strategies', source + ' strategies')}: {_one_line(e)}") from None
         cells.append(Cell(len(cells), s, label))
     return cells
 
