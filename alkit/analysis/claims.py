@@ -691,10 +691,9 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
         w = min(st, key=key)
         row.update(effect=100 * w["gap"], ci_low=100 * w["ci_low"], ci_high=100 * w["ci_high"])
         sd = float(np.nanmax([s["sd_max"] for s in st])) if any(np.isfinite(s["sd_max"]) for s in st) else np.nan
-        if np.isfinite(sd) and n_min >= 2:
+        if np.isfinite(sd) and sd > 0 and n_min >= 2:  # no spread (equal gaps): no interval, no power
             row["min_detectable"] = 100 * stats.min_detectable(sd, n_min, level)
-            row["trials_needed"] = stats.trials_needed(sd, delta, level=1 - (1 - level) / max(len(parts), 1)) \
-                if sd > 0 else None
+            row["trials_needed"] = stats.trials_needed(sd, delta, level=1 - (1 - level) / max(len(parts), 1))
     tail = ""
     if verdict == INCONCLUSIVE and np.isfinite(row["min_detectable"]):
         need = row["trials_needed"]
