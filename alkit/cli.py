@@ -730,7 +730,9 @@ class _SigintSeen:
     def _handler(self, signum, frame):
         self.seen = True
         if self.exit_in_import and _importing(frame):
-            os.write(2, f"alkit: {_STATE['interrupt_message']}\n".encode())
+            # no clean-up is safe inside an import: end an open bar's line, then the one line
+            newline = "\n" if _open_bars() else ""
+            os.write(2, f"{newline}alkit: {_STATE['interrupt_message']}\n".encode())
             os._exit(130)
         raise KeyboardInterrupt
 
@@ -743,6 +745,29 @@ class _SigintSeen:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+def _open_bars() -> list:
+    """The tqdm progress bars still on the screen, also one whose ``close`` was interrupted (tqdm
+    forgets a bar at the end of ``close``; none when tqdm was never imported)."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return []
+    return list(getattr(std.tqdm, "_instances", ()))
+
+
+def _final_line(text: str) -> None:
+    """Print ``text`` as the last line on stderr: open progress bars are closed first (their line
+    ends), so the line never lands on a bar's line."""
+    for bar in _open_bars():
+        if getattr(bar, "disable", True):  # its close was interrupted half-way: end its line
+            sys.stderr.write("\n")
+            continue
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot draw any more: end its line instead
+            sys.stderr.write("\n")
+    print(text, file=sys.stderr, flush=True)
 
 
 def _importing(frame) -> bool:
@@ -759,7 +784,7 @@ _STATE = {"interrupt_message": "interrupted", "exit_in_import": False, "sigint":
 
 def _interrupted(e: BaseException | None = None) -> int:
     msg = e.args[0] if isinstance(e, _Interrupted) and e.args else _STATE["interrupt_message"]
-    print(f"alkit: {msg}", file=sys.stderr)
+    _final_line(f"alkit: {msg}")
     return 130
 
 
@@ -779,7 +804,7 @@ def _main(argv, sigint: _SigintSeen) -> int:
         except (ValueError, FileNotFoundError, NotADirectoryError, KeyError) as e:
             if sigint.seen:
                 return _interrupted()
-            print(f"alkit: error: {_one_line(e)}", file=sys.stderr)
+            _final_line(f"alkit: error: {_one_line(e)}")
             return 2
     except ValueError as e:  # a UsageError from argument parsing
         if sigint.seen:

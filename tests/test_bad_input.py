@@ -471,8 +471,64 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path, delay):
         return
     assert "Traceback" not in err, err
     assert proc.returncode in (130, 0), (proc.returncode, err)
-    if proc.returncode == 130:
-        assert err.strip().splitlines()[-1].startswith("alkit: interrupted"), err
+    if proc.returncode == 130:  # the last line, ended by a newline (a bar's \r does not end a line)
+        assert err.rstrip("\n").split("\n")[-1].startswith("alkit: interrupted"), repr(err)
+
+
+# The command line with one unit that, once the progress bar is drawn, waits in a cycle: in an
+# import (``import``: a Ctrl-C there takes the exit-at-once path of alkit.cli) or in plain Python
+# code (``code``), after writing a marker file. The test waits for the bar on stderr and for the
+# marker, then sends Ctrl-C: the same moment on a fast and a slow machine.
+_WAIT_IN_CYCLE = """
+import importlib, sys, time
+from pathlib import Path
+import alkit.cli, alkit.experiments.runner as R
+marker, where = Path(sys.argv[1]), sys.argv[2]
+sys.path.insert(0, str(marker.parent))
+(marker.parent / "slow_module.py").write_text(
+    "import time, pathlib\\npathlib.Path(%r).touch()\\ntime.sleep(120)\\n" % str(marker))
+run_unit = R.run_unit
+def waiting_unit(task, unit, ticks=None):
+    if where == "import":
+        importlib.import_module("slow_module")
+    else:
+        marker.touch()
+        time.sleep(120)
+    return run_unit(task, unit, ticks)
+R.run_unit = waiting_unit
+sys.argv = ["alkit"] + sys.argv[3:]
+alkit.cli._script()
+"""
+
+
+@pytest.mark.parametrize("where", ["import", "code"])
+def test_ctrl_c_while_the_bar_is_drawn_ends_on_its_own_line(tmp_path, where):
+    """Ctrl-C with the progress bar on the screen: the bar is closed (ended by a newline) before
+    the one final line, which is never printed onto the bar's line. The signal is sent once the bar
+    is drawn and the run waits inside a cycle (observed, not timed)."""
+    import threading
+
+    env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path / "outputs"))
+    marker = tmp_path / "in_cycle"
+    proc = subprocess.Popen([sys.executable, "-c", _WAIT_IN_CYCLE, str(marker), where, "run", "--strategies",
+                             "random", "--initial", "20", "--step", "20", "--cycles", "2", "--trials", "1",
+                             "--epochs", "1", "--workers", "1", "--out", str(tmp_path / "o")],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = bytearray()
+    reader = threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: os.read(proc.stderr.fileno(), 4096), b"")])
+    reader.start()
+    deadline = time.time() + 300  # generous: start-up and data loading on a slow, shared machine
+    while not (marker.exists() and b"cycle" in err) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists() and b"cycle" in err, bytes(err).decode(errors="replace")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    text = bytes(err).decode()
+    assert proc.returncode == 130, (proc.returncode, text)
+    assert "Traceback" not in text, text
+    last = text.rstrip("\n").split("\n")[-1]  # a line ends at a newline only: \r does not end the bar's line
+    assert last.startswith("alkit: interrupted"), repr(text)
 
 
 def test_student_copies_bad_folder(tmp_path, capsys):

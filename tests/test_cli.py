@@ -84,3 +84,22 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
     a = pd.read_csv(tmp_path / "ref" / "results.csv").drop(columns="seconds")
     b = pd.read_csv(tmp_path / "k" / "results.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_notebook_kernels_talk_over_unix_sockets_without_the_tcp_warning(tmp_path, capfd):
+    """``alkit reproduce`` runs each notebook's kernel over IPC: no TCP port, and no "Kernel is
+    running over TCP without encryption" warning per notebook."""
+    import nbformat
+
+    from alkit.experiments.reproduce import run_notebook
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print(x + 1)")]
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, path)
+    out = run_notebook(path, output_dir=tmp_path / "out", progress=False, parameters={"x": 41})
+    assert nbformat.read(out, 4).cells[-1].outputs[0]["text"] == "42\n"
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out

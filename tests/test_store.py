@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alkit import io as alkit_io
 from alkit.experiments import fingerprint, store as results; from alkit.protocol import pool
 from alkit.protocol.loop import run_trial
 from alkit.experiments.store import (RunStore, atomic_open, atomic_write_bytes, atomic_write_csv, atomic_write_json,
@@ -118,6 +119,8 @@ CORRUPTIONS = {
     "missing_metric": (edit(lambda b: b["record"].pop("accuracy")), "record has no 'accuracy'"),
     "nan_metric": (edit(lambda b: b["record"].update(accuracy=float("nan"))), "accuracy is NaN"),
     "inf_metric": (edit(lambda b: b["record"].update(accuracy=float("inf"))), "accuracy is infinite"),
+    "metric_above_range": (edit(lambda b: b["record"].update(accuracy=7.0)), "accuracy is 7.0, outside its range [0, 1]"),
+    "metric_below_range": (edit(lambda b: b["record"].update(accuracy=-0.1)), "outside its range"),
     "pool_size": (edit(lambda b: b["labelled_at"].append(-1)), f"the pool has {POOL}"),
     "out_of_range": (edit(lambda b: b["queried"].__setitem__(0, POOL)), "out of range"),
     "negative_index": (edit(lambda b: b["queried"].__setitem__(0, -1)), "out of range"),
@@ -269,7 +272,7 @@ def dead_pid():
 
 
 def fake_tmp(folder, name, pid, host=None):
-    p = folder / f".{name}.{pid}.{host or results._HOST}.abc123.tmp"
+    p = folder / f".{name}.{pid}.{host or alkit_io._HOST}.abc123.tmp"
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text("partial")
     return p

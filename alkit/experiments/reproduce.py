@@ -8,6 +8,7 @@ of parameter overrides. Executed copies go to ``<outputs>/notebooks/``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -49,6 +50,30 @@ def preset_parameters(notebook: Path, preset: str) -> dict:
     return yaml.safe_load(f.read_text()) or {}
 
 
+@contextlib.contextmanager
+def _ipc_kernels():
+    """A kernel manager class whose kernels talk over Unix sockets in a private temp folder, not TCP:
+    nothing listens on the network, and ipykernel does not warn "Kernel is running over TCP without
+    encryption" once per notebook. The folder is removed afterwards."""
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    folder = tempfile.mkdtemp(prefix="alkit-kernel-")
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = os.path.join(folder, "k")
+
+    try:
+        yield IPCKernelManager
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str | Path | None = None,
                  parameters: dict | None = None, progress: bool = False) -> Path:
     """Execute one notebook with papermill; returns the path of the executed copy.
@@ -77,8 +102,9 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     previous = os.environ.get("ALKIT_PRESET")
     os.environ["ALKIT_PRESET"] = preset
     try:
-        pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
-                            progress_bar=progress, report_mode=False)
+        with _ipc_kernels() as manager:
+            pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
+                                progress_bar=progress, report_mode=False, kernel_manager_class=manager)
     except BaseException:
         if tmp.exists():
             os.replace(tmp, failed)
