@@ -10,7 +10,6 @@ import pytest
 from scipy import stats as sps
 
 from alkit.analysis import claims as C
-from alkit.analysis import stats
 from alkit.experiments import auto
 
 DELTA, SD, N, SIMS = 1.0, 1.5, 5, 8000

@@ -51,7 +51,6 @@ Bonferroni level over the claim's parts so that both sides of every part are dec
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -383,12 +382,10 @@ def b_nothing_beats_ssl_random(df, y, reference="random", **_):
 
 
 def b_ssl_lifts_al(df, y, reference="random", **_):
-    return [p for p in b_ssl_lifts(df, y) if not p.name.startswith(f"SSL-{label(reference)} ")] or \
-        _raise(NotTested("no AL strategy run both raw and with SSL"))
-
-
-def _raise(e):
-    raise e
+    """SSL-X minus X for the AL strategies (Random left out: "SSL-AL methods", Fig. 7)."""
+    parts = [p for p in b_ssl_lifts(df, y) if not p.name.startswith(f"SSL-{label(reference)} ")]
+    _need(parts, "no AL strategy run both raw and with SSL")
+    return parts
 
 
 # ---- 04: transfer
@@ -413,14 +410,13 @@ def b_beats_pretrained(df, y, pretrained="glyphs", ssl_random="random", **_):
 # ---- 06 / 07: segmentation (paper run names)
 
 
-def b_named(a_name, b_name, ssl_hint=None):
+def b_named(a_name, b_name):
     """Part ``a_name`` minus ``b_name`` in the paper's run names (:func:`seg_named`)."""
     def build(df, y, **_):
         named = seg_named(df)
         present = set(named["strategy"])
         missing = [n for n in (b_name, a_name) if n not in present]
-        _need(not missing, ssl_hint if (ssl_hint and any(n.startswith("SSL-") for n in missing))
-              else f"needs {', '.join(missing)} runs")
+        _need(not missing, f"needs {', '.join(missing)} runs")
         return [Part(f"{a_name} vs {b_name}", _diff(_sel(named, strategy=a_name), _sel(named, strategy=b_name), y))]
     return build
 
@@ -429,9 +425,10 @@ def b_seg_nothing_beats_ssl_random(df, y, **_):
     named = seg_named(df)
     _need("SSL-Random" in set(named["strategy"]), "this notebook runs no s4GAN; see notebook 07")
     ref = _sel(named, strategy="SSL-Random")
-    return [Part(f"{n} vs SSL-Random", _diff(_sel(named, strategy=n), ref, y))
-            for n in dict.fromkeys(named["strategy"]) if n.startswith("SSL-") and n != "SSL-Random"] or \
-        _raise(NotTested("no SSL-AL run besides SSL-Random"))
+    parts = [Part(f"{n} vs SSL-Random", _diff(_sel(named, strategy=n), ref, y))
+             for n in dict.fromkeys(named["strategy"]) if n.startswith("SSL-") and n != "SSL-Random"]
+    _need(parts, "no SSL-AL run besides SSL-Random")
+    return parts
 
 
 def b_ssl_image_beats_polygons(df, y, **_):
@@ -584,11 +581,6 @@ def _unit(y: str) -> str:
     return "mIoU points" if y == "miou" else "points"
 
 
-def _summ(d: np.ndarray, level: float) -> dict:
-    res = stats.paired_test(d, level)
-    return res
-
-
 def _fmt_ci(lo, hi, level, scale=100.0) -> str:
     if not np.isfinite(lo):
         return "(no interval)"
@@ -598,14 +590,14 @@ def _fmt_ci(lo, hi, level, scale=100.0) -> str:
 def _part_stats(p: Part, delta: float, level: float) -> dict:
     """Summary of a part: n, gap, sd, interval, p_pos, p_neg (one-sided, see :func:`part_pvalues`)."""
     if p.cycles is not None:
-        subs = [dict(label=lab, **_summ(d, level)) for lab, d in p.cycles]
+        subs = [dict(label=lab, **stats.paired_test(d, level)) for lab, d in p.cycles]
         pp, pn = part_pvalues([s["gap"] for s in subs], [s["gap_sd"] for s in subs], [s["n"] for s in subs], delta)
         k = len(subs)
         worst = subs[int(np.argmax(pp))]  # the cycle that most doubts "at every cycle"
         return dict(worst, n=min(s["n"] for s in subs), p_pos=float(pp.max()), p_neg=float(min(1.0, k * pn.min())),
                     sd_max=float(np.nanmax([s["gap_sd"] for s in subs])) if k else np.nan,
                     detail=f"{sum(s['ci_low'] > 0 for s in subs)} of {k} cycles above 0; weakest {worst['label']}")
-    s = _summ(p.diffs, level)
+    s = stats.paired_test(p.diffs, level)
     pp, pn = part_pvalues(s["gap"], s["gap_sd"], s["n"], delta)
     return dict(s, p_pos=float(pp), p_neg=float(pn), sd_max=s["gap_sd"], detail="")
 
