@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start Dask workers as SLURM jobs, e.g. \"queue=gpu cores=8 memory=32GB gpus=1 "
                          "walltime=04:00:00\" (keys: queue, account, cores, memory, processes, walltime, gpus, "
                          "extra, prologue, interface, local_directory, python; default: none)")
+    sw.add_argument("--dashboard", metavar="HOST:PORT",
+                    help="serve the Dask dashboard of the cluster the sweep starts at HOST:PORT, e.g. 0.0.0.0:8787 "
+                         "to let other machines open it (default: a free port on 127.0.0.1, printed at the start; "
+                         "not with --scheduler)")
     sw.add_argument("--workers", metavar="N",
                     help="local: worker processes (default: one per CPU core, one on a GPU); --slurm: jobs "
                          "(default: 1); not with --scheduler")
@@ -630,6 +634,7 @@ def check_sweep(a) -> argparse.Namespace:
         raise C.UsageError("--scheduler and --slurm exclude each other: submit to an existing cluster or start one")
     if a.scheduler is not None:
         C.not_given({"--workers": a.workers}, "with --scheduler (the cluster has its workers)")
+        C.not_given({"--dashboard": a.dashboard}, "with --scheduler (the cluster serves its own dashboard)")
         if not a.scheduler.strip() or any(ch.isspace() for ch in a.scheduler.strip()):
             raise C.UsageError(f"--scheduler: expected an address like tcp://HOST:8786, got {a.scheduler!r}")
     workers = None if a.workers is None else C.integer("--workers", a.workers, minimum=1)
@@ -647,11 +652,25 @@ def check_sweep(a) -> argparse.Namespace:
         except ImportError:
             raise C.UsageError("--slurm needs dask-jobqueue: pip install dask-jobqueue") from None
         slurm = S.slurm_options(a.slurm)
+    dashboard = None if a.dashboard is None else _host_port("--dashboard", a.dashboard)
     cells = S.load_grid(a.grid)
     C.writable_dir("--out", a.out)
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
     return argparse.Namespace(cells=cells, out=a.out, scheduler=a.scheduler.strip() if a.scheduler else None,
-                              slurm=slurm, workers=workers, runs_dir=a.runs_dir)
+                              slurm=slurm, workers=workers, runs_dir=a.runs_dir, dashboard=dashboard)
+
+
+def _host_port(flag: str, text: str) -> str:
+    """``HOST:PORT`` (port 0-65535; an empty host means every interface, as Dask reads it)."""
+    from alkit import checks as C
+
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or any(ch.isspace() for ch in host):
+        raise C.UsageError(f"{flag}: expected HOST:PORT, e.g. 127.0.0.1:8787 or 0.0.0.0:8787, got {text!r}")
+    n = C.integer(f"{flag} port", port, minimum=0)
+    if n > 65535:
+        raise C.UsageError(f"{flag} port must be at most 65535, got {n}")
+    return f"{host}:{n}"
 
 
 def cmd_sweep(a) -> int:
@@ -663,7 +682,8 @@ def cmd_sweep(a) -> int:
     try:
         from alkit.experiments.sweep import sweep
 
-        result = sweep(a.cells, store_root=a.runs_dir, scheduler=a.scheduler, slurm=a.slurm, workers=a.workers)
+        result = sweep(a.cells, store_root=a.runs_dir, scheduler=a.scheduler, slurm=a.slurm, workers=a.workers,
+                       dashboard=a.dashboard)
     except KeyboardInterrupt:
         raise _Interrupted(INTERRUPTED_RUN) from None
     from alkit.experiments.store import atomic_write_csv

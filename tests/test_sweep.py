@@ -229,3 +229,58 @@ def test_slurm_options_reach_the_job_script():
     for line in ("#SBATCH -p gpu", "#SBATCH -A lab", "#SBATCH --gres=gpu:1", "#SBATCH --constraint=a100",
                  "#SBATCH -t 04:00:00", "module load cuda"):
         assert line in script, script
+
+
+def _listening(pids) -> list:
+    """(pid, address, port) of every listening TCP socket of ``pids``."""
+    import psutil
+
+    out = []
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            continue
+        out += [(pid, c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
+    return out
+
+
+@pytest.mark.parametrize("dashboard", [None, "0.0.0.0:0"])
+def test_a_local_sweep_listens_on_loopback_only_unless_asked(tmp_path, dashboard):
+    """While a local sweep runs, every listening socket of this process and its children
+    (scheduler, nanny, worker, dashboard) is on 127.0.0.1; the dashboard's address is printed.
+    ``--dashboard 0.0.0.0:PORT`` opens the dashboard (and only it) to other machines."""
+    import psutil
+
+    cells = parse_grid({"fixed": dict(dataset="digits", augment="none", strategies=["random"], trials=1,
+                                      initial=20, step=20, cycles=1, epochs=1)})
+    seen, lines = [], []
+
+    def log(line):  # called once the cluster is up, with the dashboard's address
+        lines.append(line)
+        me = psutil.Process()
+        seen.extend(_listening([me.pid] + [c.pid for c in me.children(recursive=True)]))
+
+    result = sweep(cells, store_root=tmp_path / "runs", workers=1, progress=False, log=log, dashboard=dashboard)
+    assert len(result.frame) == 2 and not result.failures
+    assert seen and any("Dask dashboard: http://" in line for line in lines), lines
+    link = re.search(r"Dask dashboard: http://([^:/]+):(\d+)", " ".join(lines))
+    port = int(link.group(2))
+    assert port in {p for _, _, p in seen}  # the printed address is the one it listens on
+    outside = {(ip, p) for _, ip, p in seen if ip not in ("127.0.0.1", "::1")}
+    if dashboard is None:
+        assert link.group(1) == "127.0.0.1" and outside == set(), seen
+    else:
+        assert outside == {("0.0.0.0", port)}, seen
+
+
+def test_dashboard_flag_checks(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump(SMALL))
+    base = ["sweep", "--grid", str(grid), "--out", str(tmp_path / "out")]
+    assert cli.main(base + ["--dashboard", "8787"]) == 2
+    assert "--dashboard: expected HOST:PORT" in capsys.readouterr().err
+    assert cli.main(base + ["--dashboard", "127.0.0.1:99999"]) == 2
+    assert "--dashboard port must be at most 65535" in capsys.readouterr().err
+    assert cli.main(base + ["--scheduler", "tcp://h:8786", "--dashboard", "127.0.0.1:1"]) == 2
+    assert "--dashboard does not apply with --scheduler" in capsys.readouterr().err

@@ -64,6 +64,9 @@ NOT_IN_GRID = {
     "download": "download the data before the sweep (alkit run --download), not from every worker",
 }
 POLL_S = 0.5
+# Where a cluster started by the sweep serves its dashboard unless --dashboard says otherwise: a
+# free port on loopback (Dask's own default, ":8787", listens on every interface).
+LOOPBACK_DASHBOARD = "127.0.0.1:0"
 
 
 # -- the grid ------------------------------------------------------------------------------------------
@@ -398,8 +401,13 @@ def _default_local_workers(cells) -> int:
 
 
 @contextlib.contextmanager
-def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None):
-    """``(client, threads per unit or None)`` for the chosen cluster; closes what it started."""
+def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None, dashboard=None):
+    """``(client, threads per unit or None)`` for the chosen cluster; closes what it started.
+
+    A cluster started here listens on loopback only unless asked: the local cluster's scheduler,
+    workers and dashboard on 127.0.0.1, the dashboard at ``dashboard`` (``HOST:PORT``) when given,
+    else on a free loopback port (:data:`LOOPBACK_DASHBOARD`). A SLURM scheduler must be reachable
+    by its nodes, but its dashboard stays on loopback too unless ``dashboard`` says otherwise."""
     import logging
 
     from distributed import Client
@@ -415,6 +423,8 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None):
     if slurm is not None:
         from dask_jobqueue import SLURMCluster
 
+        slurm = dict(slurm, scheduler_options={**slurm.get("scheduler_options", {}),
+                                               "dashboard_address": dashboard or LOOPBACK_DASHBOARD})
         with SLURMCluster(**slurm) as cluster, Client(cluster) as client:
             cluster.scale(jobs=workers or 1)
             yield client, None
@@ -425,6 +435,7 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None):
 
     n = max(1, min(workers or _default_local_workers(cells), n_pending))
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                      host="127.0.0.1", dashboard_address=dashboard or LOOPBACK_DASHBOARD,
                       preload=[__name__]) as cluster, Client(cluster) as client:
         yield client, max(1, available_cores() // n)
 
@@ -439,13 +450,15 @@ def dask_setup(worker) -> None:
 
 
 def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, workers=None, progress: bool = True,
-          log=None) -> SweepResult:
+          log=None, dashboard: str | None = None) -> SweepResult:
     """Run (or load) every experiment of the grid ``cells`` on Dask; one frame of all records.
 
     ``client``: an existing ``distributed.Client`` (used as is, not closed); else ``scheduler``
     (an address), ``slurm`` (:func:`slurm_options`) or a ``LocalCluster`` of ``workers`` processes
     (default: one per core; one on a GPU). ``store_root``: the results store, which every worker
-    must see at the same path (default: ``alkit.paths.runs_dir()``). ``log(line)`` prints the
+    must see at the same path (default: ``alkit.paths.runs_dir()``). ``dashboard``: ``HOST:PORT`` of
+    the dashboard of a cluster started here (default: a free port on 127.0.0.1, see
+    :func:`_cluster`). ``log(line)`` prints the
     dashboard address and failures (default: stderr). Problems found while planning (a budget
     larger than the pool, missing data) raise ``ValueError`` naming the experiment, before
     anything is submitted.
@@ -496,7 +509,8 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
         total = sum(all_units.values())
         with contextlib.ExitStack() as stack:
             if client is None:
-                client, threads = stack.enter_context(_cluster(cells, len(pending), scheduler, slurm, workers))
+                client, threads = stack.enter_context(_cluster(cells, len(pending), scheduler, slurm, workers,
+                                                                  dashboard))
             else:
                 threads = None
             result.dashboard = client.dashboard_link
