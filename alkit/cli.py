@@ -342,12 +342,9 @@ def check_run(a) -> argparse.Namespace:
                     f"to classification datasets ({dataset}): polygon-level labelling is for segmentation")
     labeling = polygon_strategy = None
     if seg:  # polygon-level labelling (paper Sec. 4.4.2)
-        from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
-
-        labeling = C.choice("--labeling", "labeling", a.labeling if a.labeling is not None else "image", LABELINGS)
+        labeling = _setting("labeling", a.labeling if a.labeling is not None else "image", "segmentation")
         if labeling == "polygon":
-            polygon_strategy = C.choice("--polygon-strategy", "polygon strategy", a.polygon_strategy or "entropy",
-                                        POLYGON_STRATEGIES)
+            polygon_strategy = _setting("polygon_strategy", a.polygon_strategy or "entropy", "segmentation")
             if a.strategies is not None and [t.strip() for t in a.strategies.split(",")] != ["random"]:
                 raise C.UsageError("--strategies: --labeling polygon picks images at random; give --strategies "
                                    "random or leave it out")
@@ -373,53 +370,29 @@ def check_run(a) -> argparse.Namespace:
                                f"for {task} datasets")
     v["strategies"] = tuple(C.csv_names("--strategies", text, "strategy", names, f" for {task} datasets"))
 
-    if seg:  # SSL-X with s4GAN (paper Sec. 4.3)
-        if v["ssl"] == "uda":
-            raise C.UsageError(f"--ssl: uda is for classification datasets; choose from none, s4gan for {dataset}")
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "s4gan"), " for segmentation datasets")
-        v["ssl"] = None if ssl == "none" else ssl
+    v["ssl"] = _setting("ssl", v["ssl"], kind)  # SSL-X: UDA/FixMatch (Sec. 3.2.3), s4GAN (Sec. 4.3)
+    if seg:
         if v["ssl"] is None:
             C.not_given({"--iterations": a.iterations}, "without --ssl s4gan (it counts s4GAN iterations)")
             if "d-score" in v["strategies"]:
                 raise C.UsageError("--strategies: d-score ranks by the s4GAN discriminator; it needs --ssl s4gan")
         v["regime"] = None
     else:
-        from alkit.engine.augment import AUGMENT_NAMES
-        from alkit.experiments.config import REGIMES
-
-        C.choice("--augment", "augmentation", v["augment"], AUGMENT_NAMES)
-        if v["ssl"] == "s4gan":
-            raise C.UsageError(f"--ssl: s4gan is for segmentation datasets; choose from none, uda, fixmatch for {dataset}")
-        ssl = C.choice("--ssl", "ssl method", v["ssl"], ("none", "uda", "fixmatch"), " for classification datasets")
-        v["ssl"] = None if ssl == "none" else ssl
+        _setting("augment", v["augment"], kind)
         if v["ssl"] is None:
             C.not_given({"--iterations": a.iterations}, "without --ssl uda|fixmatch (it counts SSL iterations)")
         else:
             C.not_given({"--epochs": a.epochs, "--min-steps": a.min_steps},
                         f"with --ssl {v['ssl']} (SSL trains --iterations per cycle)")
         if a.regime is not None:
-            valid = sorted({r for ds, r in REGIMES if ds == dataset})
-            if not valid:
-                raise C.UsageError(f"--regime: {dataset} has no paper regime; give --initial/--step/--cycles")
-            C.choice("--regime", "regime", a.regime, valid, f" for {dataset}")
+            _setting("regime", a.regime, kind, dataset=dataset)
             C.not_given({"--initial": a.initial, "--step": a.step},
                         f"with --regime {a.regime} (the regime sets --initial/--step; --cycles may shorten it)")
     v["regime"] = a.regime or "custom"
 
-    def given(flag, key, check, **kw):  # checked when given; None leaves it to the recipe
-        v[key] = None if getattr(a, key) is None else check(flag, getattr(a, key), **kw)
-
-    if seg:  # clicks
-        given("--initial", "initial", C.number)
-        given("--step", "step", C.number)
-        given("--tolerance", "tolerance", C.number, strict=False)
-    else:  # images
-        given("--initial", "initial", C.integer, minimum=1)
-        given("--step", "step", C.integer, minimum=1)
-    given("--cycles", "cycles", C.integer, minimum=1)
-    given("--epochs", "epochs", C.integer, minimum=1)
-    given("--min-steps", "min_steps", C.integer, minimum=0)
-    given("--iterations", "iterations", C.integer, minimum=1)
+    # budgets (images or clicks) and training: checked when given; None leaves them to the recipe
+    for key in ("initial", "step", "tolerance", "cycles", "epochs", "min_steps", "iterations"):
+        v[key] = None if getattr(a, key) is None else _setting(key, getattr(a, key), kind, dataset=dataset)
     v["trials"] = _setting("trials", v["trials"], kind)
     for key in GENERATED:  # the generated flags: the declaration's checks, for this kind of task
         value = getattr(a, key, None)
@@ -429,7 +402,7 @@ def check_run(a) -> argparse.Namespace:
             if kind not in SETTINGS[key].kinds:
                 raise C.UsageError(f"{_flag(key)} does not apply to {kind} datasets ({dataset})")
         v[key] = None if value is None else _setting(key, value, kind, dataset=dataset)
-    v["seed"] = C.integer("--seed", v["seed"], minimum=0)
+    v["seed"] = _setting("seed", v["seed"], kind)
     if a.workers is not None:
         v["workers"] = C.integer("--workers", a.workers, minimum=1)
     else:
@@ -437,11 +410,7 @@ def check_run(a) -> argparse.Namespace:
         v["workers"] = None
 
     if a.model is not None:
-        if seg:
-            from alkit.engine.models.segmentation import SEGMENTATION_MODELS as models
-        else:
-            from alkit.engine.models import MODEL_NAMES as models
-        C.choice("--model", "model", a.model, models, f" for {'segmentation' if seg else 'classification'} datasets")
+        _setting("model", a.model, kind)
     d = a.device
     v["device"] = C.device(d, _cuda_count() if d is not None and d.strip().lower().startswith("cuda") else 0)
 

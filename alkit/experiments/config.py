@@ -87,6 +87,7 @@ class Experiment:
     def resolved(self) -> dict:
         """Every setting of this experiment with the recipe's values filled in, the ones that do
         not apply to its kind of task dropped."""
+        validate("dataset", self.dataset)  # first: the kind of task follows from it
         kind = self.kind
         given = self._validated(kind)
         r = recipe(kind, self.dataset, self.regime if kind == "classification" else "custom")

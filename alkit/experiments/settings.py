@@ -202,18 +202,13 @@ def _validate(d: Setting, value, kind, settings, text):
     if d.auto and value == "auto":
         return "auto"
     if d.type in ("int", "float"):
-        if not text and not _is_number(value) and not (d.auto and isinstance(value, str)):
-            raise C.UsageError(f"{_L} must be {'an integer' if d.type == 'int' else 'a number'}"
-                               f"{' or auto' if d.auto else ''}, got {value!r}")
-        if d.type == "int":
-            return C.integer(_L, value, minimum=None if d.minimum is None else int(d.minimum))
-        if d.key in ("initial", "step") and kind == "classification":
-            x = C.number(_L, value, minimum=d.minimum or 0.0, strict=d.strict)
-            if x != int(x):
-                raise C.UsageError(f"{_L} must be a whole number of images, got {x:g}")
-            return int(x)
-        x = C.number(_L, value, minimum=d.minimum or 0.0, strict=d.strict)
-        return x
+        whole = d.type == "int" or (d.key in ("initial", "step") and kind == "classification")  # images
+        minimum = d.minimum if not (whole and d.strict) else (d.minimum or 0) + 1
+        if not text and not _is_number(value):  # Python/YAML: numbers only, in the command line's words
+            raise C.UsageError(f"{_L} must be {_phrase(whole, minimum, d.strict and not whole)}, got {value!r}")
+        if whole:
+            return C.integer(_L, value, minimum=None if minimum is None else int(minimum))
+        return C.number(_L, value, minimum=d.minimum or 0.0, strict=d.strict)
     if d.type == "bool":
         if not isinstance(value, bool):
             raise C.UsageError(f"{_L} must be true or false, got {value!r}")
@@ -268,6 +263,15 @@ def _validate(d: Setting, value, kind, settings, text):
         extra = f" for {kind} datasets" if kind is not None and len(d.kinds) > 1 else ""
         return C.choice(_L, what, value, names, extra)
     return value
+
+
+def _phrase(whole: bool, minimum, strict: bool) -> str:
+    """What a number must be, worded as :mod:`alkit.checks` words it."""
+    if whole:
+        return "a positive integer" if minimum == 1 else "an integer" if minimum is None else f"an integer >= {minimum:g}"
+    if (minimum or 0) == 0 and strict:
+        return "a positive finite number"
+    return f"a finite number {'>' if strict else '>='} {minimum or 0:g}"
 
 
 def _ssl(value: str, kind: str | None):

@@ -101,6 +101,18 @@ def _check_value(label: str, key: str, value, kind: str | None = None, settings:
         raise C.UsageError(e.at(label)) from None
 
 
+def _first_check(label: str, key: str, value):
+    """A value normalised before its experiment's kind of task is known; a value that is bad for
+    both kinds is left for the check of each experiment (:func:`parse_grid`), whose message names
+    the kind's choices, as ``alkit run`` and ``Experiment`` do."""
+    try:
+        return validate(key, value)
+    except SettingError:
+        if not isinstance(value, (str, int, float, bool, list, tuple, dict, type(None))):
+            raise C.UsageError(f"{label} must be a plain YAML value, got {value!r}") from None
+        return value
+
+
 def _check_key(label: str, key: str, names: list[str]) -> None:
     if key in NOT_IN_GRID:
         raise C.UsageError(f"{label}: {key} cannot be a grid setting ({NOT_IN_GRID[key]})")
@@ -132,7 +144,7 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
     for key, value in fixed.items():
         label = f"{source} fixed.{key}"
         _check_key(label, key, names)
-        values[key], where[key] = _check_value(label, key, value), label
+        values[key], where[key] = _first_check(label, key, value), label
     axis_values = {}
     for key, value in axes.items():
         label = f"{source} axes.{key}"
@@ -143,7 +155,7 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
             raise C.UsageError(f"{label} must be a non-empty list of values, got {value!r}")
         checked = []
         for i, v in enumerate(value):
-            c = _check_value(f"{label}[{i}]", key, v)
+            c = _first_check(f"{label}[{i}]", key, v)
             if c in checked:
                 raise C.UsageError(f"{label}: value {v!r} is listed twice")
             checked.append(c)
@@ -158,6 +170,8 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
         if isinstance(shown.get("strategies"), tuple):
             shown["strategies"] = ",".join(shown["strategies"])
         label = " ".join(f"{k}={'none' if v is None else v}" for k, v in shown.items())
+        if "dataset" in s:  # first: the kind of task follows from it
+            s["dataset"] = _check_value(at["dataset"], "dataset", s["dataset"])
         kind = Cell(len(cells), s, label).experiment().kind
         for k in s:
             if kind not in SETTINGS[k].kinds:
