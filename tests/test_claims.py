@@ -194,3 +194,37 @@ def test_missing_part_is_not_tested_not_replicated(tmp_path, monkeypatch):
     v = C.report(pd.DataFrame(rows), "07", preset="default", show=False).set_index("key")
     assert v.loc["07-ssl-image-beats-polygons"].verdict.startswith("not tested (part of the named family")
 
+
+
+def test_run_auto_adds_trials_at_the_looks_until_decided(monkeypatch):
+    """run_auto: trials 5, 7, 10 through config.run (faked: synthetic results, no training); stops at
+    the first look where every default claim is decided, and records the looks in df.attrs."""
+    import dataclasses
+
+    from alkit.experiments import config
+
+    @dataclasses.dataclass(frozen=True)
+    class Exp:
+        trials: object = "auto"
+        max_trials: int | None = None
+
+    def fake_run(exp, gap, **kw):
+        calls.append(exp.trials)
+        rng = np.random.default_rng(exp.trials)
+        rows = [dict(dataset="digits", strategy=s, trial=t, cycle=1, n_labelled=80,
+                     accuracy=0.9 + 0.01 * t + (gap if s == "entropy" else 0.0) + rng.normal(0, 0.006))
+                for s in ("random", "entropy") for t in range(exp.trials)]
+        return pd.DataFrame(rows)
+
+    for gap, max_trials, expect in ((0.05, None, [5]), (0.0, 7, [5, 6, 7])):
+        calls = []
+        monkeypatch.setattr(config, "run", lambda exp, gap=gap, **kw: fake_run(exp, gap, **kw))
+        df = auto.run_auto(Exp(max_trials=max_trials), progress=False)
+        a = df.attrs["auto"]
+        assert calls == a["done"] == expect[: len(calls)] and a["looks"] == auto.look_schedule(5, max_trials or 10)
+        assert a["level"] == pytest.approx(1 - 0.05 / len(a["looks"]))
+        if gap:
+            assert a["stopped"] == "decided" and a["verdicts"] == [C.REPLICATED]
+        # the report reads the per-look level from the frame
+        v = C.evaluate(df, "00", preset="default")[0]
+        assert v.row["level"] == pytest.approx(a["level"])
