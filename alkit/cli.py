@@ -132,9 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tolerance", metavar="PX",
                    help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
                         "(default: 2 on shapes, 10 on VOC/folders)")
-    r.add_argument("--ignore-index", metavar="N",
-                   help="segmentation folder: the masks' void label, an integer 0..255 not used by a class "
-                        "(default: the folder's dataset.json, else 255; CamVid/SegNet: 11)")
+    _ignore_index_flag(r)
     r.add_argument("--pretrained", metavar="NAME",
                    help="classification: none | glyphs; glyphs = start every model from the small CNN "
                         "pre-trained once on the synthetic glyph set (offline analogue of the paper's ImageNet "
@@ -218,12 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"how many pool images to annotate, >= 1 (default: {CLICKS_DEFAULTS['images']})")
     c.add_argument("--data-root", metavar="DIR", help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
     c.add_argument("--download", action="store_true", help="download VOC if missing (needs internet)")
+    _ignore_index_flag(c)
 
     sc = sub.add_parser("student-copies", help="write the notebooks with the solution cells blanked to DIR",
                         description="Write every notebook and solution notebook to DIR with the cells tagged "
                                     "'solution' blanked and outputs cleared, plus a short README: ready to hand out.")
     sc.add_argument("dir", metavar="DIR", help="output folder (created if missing)")
     return p
+
+
+def _ignore_index_flag(parser) -> None:
+    """``--ignore-index`` of every command that loads a segmentation folder (run, clicks)."""
+    parser.add_argument("--ignore-index", metavar="N",
+                        help="segmentation folder: the masks' void label, an integer 0..255 not used by a class "
+                             "(default: the folder's dataset.json, else 255; CamVid/SegNet: 11)")
+
+
+def _data_options(a, dataset: str, seg: bool) -> dict:
+    """The loader options given on the command line (``--ignore-index``), checked."""
+    from alkit import checks as C
+    from alkit.engine.data import SEGMENTATION_DATASETS
+
+    if a.ignore_index is None:
+        return {}
+    if not seg or dataset in SEGMENTATION_DATASETS:
+        raise C.UsageError(f"--ignore-index does not apply to {dataset}: it sets the void label of a "
+                           f"segmentation folder")
+    n = C.integer("--ignore-index", a.ignore_index, minimum=0)
+    if n > 255:
+        raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
+    return {"ignore_index": n}
 
 
 def _generated_flags(parser) -> None:
@@ -418,16 +440,7 @@ def check_run(a) -> argparse.Namespace:
     from alkit.paths import runs_dir
 
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
-    v["data_options"] = {}
-    if a.ignore_index is not None:
-        from alkit.engine.data import SEGMENTATION_DATASETS
-
-        if not seg or dataset in SEGMENTATION_DATASETS:
-            raise C.UsageError(f"--ignore-index does not apply to {dataset}: it sets the void label of a "
-                               f"segmentation folder")
-        v["data_options"]["ignore_index"] = C.integer("--ignore-index", a.ignore_index, minimum=0)
-        if v["data_options"]["ignore_index"] > 255:
-            raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
+    v["data_options"] = _data_options(a, dataset, seg)
     v["pretrained"] = None
     if not seg and a.pretrained is not None:
         source = C.choice("--pretrained", "pretrained source", a.pretrained, ("none", "glyphs"))
@@ -531,7 +544,7 @@ def check_clicks(a) -> argparse.Namespace:
                                else CLICKS_DEFAULTS["tolerance"], minimum=0)
     images = C.integer("--images", a.images if a.images is not None else CLICKS_DEFAULTS["images"], minimum=1)
     return argparse.Namespace(dataset=dataset, tolerances=tolerances, images=images, data_root=a.data_root,
-                              download=a.download)
+                              download=a.download, options=_data_options(a, dataset, True))
 
 
 def cmd_clicks(a) -> int:
@@ -540,7 +553,7 @@ def cmd_clicks(a) -> int:
     from alkit.engine.data import load_dataset
     from alkit.protocol.annotation import clicks_table, sweep_options
 
-    data = load_dataset(a.dataset, a.data_root, a.download, **sweep_options(a.dataset, a.images))
+    data = load_dataset(a.dataset, a.data_root, a.download, **sweep_options(a.dataset, a.images), **a.options)
     table = clicks_table(data, a.tolerances, n_images=a.images)
     print(table.to_string(index=False))
     return 0

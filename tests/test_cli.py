@@ -103,3 +103,23 @@ def test_notebook_kernels_talk_over_unix_sockets_without_the_tcp_warning(tmp_pat
     assert nbformat.read(out, 4).cells[-1].outputs[0]["text"] == "42\n"
     captured = capfd.readouterr()
     assert "without encryption" not in captured.err + captured.out
+
+
+def test_clicks_measures_a_camvid_folder_with_its_void_label(tmp_path, capsys):
+    """``alkit clicks --dataset FOLDER --ignore-index 11``: CamVid as it ships (void id 11) is
+    measured by the command that measures annotation cost."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_seg_folder_layouts import camvid
+
+    from alkit import cli
+
+    root = camvid(tmp_path / "CamVid")
+    assert cli.main(["clicks", "--dataset", str(root), "--ignore-index", "11", "--images", "3",
+                     "--tolerance", "1,4"]) == 0
+    out = capsys.readouterr().out
+    assert "tolerance" in out.lower() and len(out.strip().splitlines()) == 3, out
+    assert cli.main(["clicks", "--ignore-index", "11"]) == 2
+    assert "--ignore-index does not apply to shapes" in capsys.readouterr().err
