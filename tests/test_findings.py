@@ -205,3 +205,13 @@ def test_heading_labels_and_points():
     t = stats.compare_to_reference(frame({"random": 0.0, "entropy": 0.05}), at="last")
     shown = findings.as_points(t)
     assert shown["gap"].iloc[0] == pytest.approx(100 * t["gap"].iloc[0], abs=0.01)
+
+
+def test_as_points_shows_no_gap_under_the_smoke_preset(monkeypatch):
+    from alkit.analysis import stats
+
+    t = stats.compare_to_reference(frame({"random": 0.0, "entropy": 0.05}), at="last")
+    monkeypatch.setenv("ALKIT_PRESET", "smoke")
+    shown = findings.as_points(t)
+    assert shown["gap"].isna().all() and shown["ci_low"].isna().all()
+    assert (shown["verdict"] == "not tested (smoke preset: training not converged)").all()

@@ -37,9 +37,13 @@ def heading(df: pd.DataFrame | None = None, what: str = "") -> str:
     return "This run shows" + (f" ({'; '.join(parts)}):" if parts else ":")
 
 
-def as_points(table: pd.DataFrame, scale: float = 100.0, digits: int = 2) -> pd.DataFrame:
+def as_points(table: pd.DataFrame, scale: float = 100.0, digits: int = 2, preset: str | None = None) -> pd.DataFrame:
     """A :func:`~alkit.analysis.stats.compare_to_reference` table for display: gaps and intervals times
-    ``scale`` (fractions -> points), rounded."""
+    ``scale`` (fractions -> points), rounded. Under the CI-only smoke preset (``preset`` or
+    ``$ALKIT_PRESET``) the gaps, intervals and p-values are blanked and the verdict reads "not tested
+    (smoke preset: training not converged)": unconverged training shows no gap."""
+    from alkit.analysis.claims import SMOKE, not_tested, preset_now
+
     out = table.copy()
     cols = [c for c in ("gap", "gap_sd", "ci_low", "ci_high") if c in out.columns]
     out[cols] = out[cols] * scale
@@ -47,6 +51,10 @@ def as_points(table: pd.DataFrame, scale: float = 100.0, digits: int = 2) -> pd.
     for c in ("p", "p_adj"):
         if c in out.columns:
             out[c] = out[c].round(4)
+    if preset_now(preset) == "smoke":
+        out[cols + [c for c in ("p", "p_adj") if c in out.columns]] = np.nan
+        if "verdict" in out.columns:
+            out["verdict"] = not_tested(SMOKE)
     return out
 
 
