@@ -221,7 +221,7 @@ def test_polygon_settings_are_checked():
         Experiment(dataset="shapes", polygon_strategy="entropy").resolved()
     with pytest.raises(ValueError, match="unknown labeling"):
         Experiment(dataset="shapes", labeling="pixel").resolved()
-    with pytest.raises(ValueError, match="unknown polygon_strategy"):
+    with pytest.raises(ValueError, match="unknown polygon.strategy"):
         Experiment(dataset="shapes", labeling="polygon", polygon_strategy="ll").resolved()
     with pytest.raises(ValueError, match="only to segmentation"):
         Experiment(dataset="digits", labeling="polygon").resolved()

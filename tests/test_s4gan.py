@@ -154,3 +154,32 @@ def test_seg_findings_names_and_verdicts():
     assert verdict(df, "07-dscore-not-above") == C.REPLICATED  # -1, -2, 0: interval below the 2-point margin
     assert verdict(df, "07-entropy-polygon").startswith("not tested")
     assert verdict(df[df.trial < 2], "07-s4gan-lifts-random").startswith("too few trials")
+
+
+def test_epoch_matched_iterations_follow_the_supervised_step_floor():
+    """Without an iteration count, s4GAN trains as many labelled batches as the supervised recipe."""
+    from alkit.engine.train.s4gan import s4gan_iterations
+    from alkit.engine.train.segmentation import train_steps
+
+    assert s4gan_iterations(31, 12, 10) == 4 * 12
+    assert s4gan_iterations(31, 12, 10, min_epoch_steps=10) == train_steps(31, 10, 12, 10) == 120
+    assert s4gan_iterations(300, 12, 10, min_epoch_steps=10) == 30 * 12
+
+
+def test_s4gan_generator_uses_the_recipe_optimiser_and_weight_average():
+    from alkit.engine.models.segmentation import SmallSegNet
+    from alkit.engine.train.s4gan import train_s4gan
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 255, (12, 3, 32, 32), dtype=torch.uint8)
+    masks = torch.randint(0, 3, (12, 32, 32), dtype=torch.uint8)
+    kw = dict(iterations=6, batch_size=4, lr=0.003, num_classes=3, crop_size=32, d_width=8, head_lr_mult=1.0,
+              mean=(0.5,) * 3, std=(0.25,) * 3)
+    runs = []
+    for ema in (0.0, 0.9):
+        torch.manual_seed(1)
+        model = SmallSegNet(3, width=8)
+        model, _ = train_s4gan(model, images, masks, np.arange(4), np.arange(4, 12), optimizer="adamw",
+                               schedule="cosine", warmup=2, ema=ema, **kw)
+        runs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.isfinite(runs[1]).all() and not torch.allclose(runs[0], runs[1])  # the average is what comes back

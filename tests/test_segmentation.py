@@ -271,3 +271,82 @@ def test_run_segmentation_resumes_from_store(tmp_path):
     assert df.budget.tolist() == [100, 160] and (df.n_clicks >= df.budget).all()
     again = run(exp, store_root=tmp_path, progress=False)
     assert again.miou.tolist() == df.miou.tolist() and again.seconds.tolist() == df.seconds.tolist()
+
+
+# ---------------------------------------------------------------- the shapes recipe's training pieces (issue 16)
+
+
+def test_train_steps_floor_per_epoch():
+    from alkit.engine.train.segmentation import train_steps
+
+    assert train_steps(31, 10, 12) == 4 * 12  # no floor: ceil(31 / 10) batches per epoch
+    assert train_steps(31, 10, 12, min_epoch_steps=10) == 10 * 12  # few labels: 10 batches per epoch
+    assert train_steps(250, 10, 12, min_epoch_steps=10) == 25 * 12  # enough labels: the floor is inert
+    assert train_steps(0, 10, 0) == 1
+
+
+def test_seg_optimizer_warmup_cosine_and_poly():
+    from alkit.engine.train.segmentation import seg_optimizer
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    opt, sched = seg_optimizer([{"params": [w], "lr": 1.0}], 10, optimizer="adamw", lr=1.0, schedule="cosine",
+                               warmup=4, weight_decay=0.0)
+    assert isinstance(opt, torch.optim.AdamW)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step(), sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # linear warm-up
+    assert lrs[4:] == pytest.approx([0.5 * (1 + np.cos(np.pi * k / 6)) for k in range(6)])  # cosine to 0
+    opt, sched = seg_optimizer([{"params": [w], "lr": 0.5}], 4, lr=0.5)  # the paper's SGD + poly
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.9
+    opt.step(), sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.75 ** 0.9)
+    with pytest.raises(ValueError, match="optimizer"):
+        seg_optimizer([w], 4, optimizer="rmsprop", lr=0.1)
+    with pytest.raises(ValueError, match="schedule"):
+        seg_optimizer([w], 4, schedule="step", lr=0.1)
+
+
+def test_weight_average_is_an_ema_of_parameters_and_buffers():
+    from alkit.engine.train.segmentation import WeightAverage
+
+    m = torch.nn.BatchNorm1d(2)
+    avg = WeightAverage(m, None, decay=0.5)
+    with torch.no_grad():
+        for v in (2.0, 4.0, 8.0):  # decays min(0.5, (1 + t) / (10 + t)): 0.1, 0.18..., then 0.25
+            m.weight.fill_(v), m.running_mean.fill_(v)
+            avg.update()
+    d0, d1, d2 = 1 / 10, 2 / 11, 3 / 12
+    expect = ((1.0 * d0 + 2 * (1 - d0)) * d1 + 4 * (1 - d1)) * d2 + 8 * (1 - d2)
+    avg.copy_to()
+    assert m.weight.tolist() == pytest.approx([expect] * 2)
+    assert m.running_mean.tolist() == pytest.approx([expect - 1.0 * d0 * d1 * d2] * 2)  # started at 0, not 1
+    off = WeightAverage(m, decay=0.0)
+    with torch.no_grad():
+        m.weight.fill_(3.0)
+    off.update(), off.copy_to()
+    assert m.weight.tolist() == [3.0, 3.0]  # disabled: the model keeps its last weights
+
+
+def test_recipe_training_options_reach_the_trainer(monkeypatch):
+    """The shapes recipe's optimiser settings are what the task trains with, channels-last on the CPU."""
+    from alkit.engine.train import segmentation as seg_train
+    from alkit.experiments.recipes import SEGMENTATION
+    from alkit.tasks.segmentation import TRAIN_OPTIONS, SegmentationTask
+
+    seen = {}
+    real = seg_train.seg_optimizer
+
+    def spy(groups, total, **kw):
+        seen.update(kw, total=total)
+        return real(groups, total, **kw)
+
+    monkeypatch.setattr(seg_train, "seg_optimizer", spy)
+    t = SegmentationTask(load_shapes(12, 4), epochs=1, device="cpu")
+    r = SEGMENTATION["shapes"]
+    assert t.train_options == {k: r[k] for k in TRAIN_OPTIONS if k in r}
+    learner = t.fit(np.arange(5), seed=0)
+    assert seen["optimizer"] == r["optimizer"] and seen["schedule"] == r["schedule"]
+    assert seen["total"] == seg_train.train_steps(5, t.batch_size, 1, r.get("min_epoch_steps", 0))
+    assert learner.models[0].stage1[0][0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -52,6 +52,8 @@ def decode_preview(text: str) -> np.ndarray:
 
 
 SEG_SSL_METHODS = (None, "s4gan")
+# recipe keys passed to the trainers as they are (see alkit.engine.train.segmentation.train_segmentation)
+TRAIN_OPTIONS = ("optimizer", "schedule", "warmup", "min_epoch_steps", "ema", "weight_decay")
 
 
 class SegmentationTask(seg_scores.CarriesStrategies):
@@ -109,6 +111,8 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         it = r["iterations"] if iterations is None else iterations
         self.iterations = None if it is None else int(it)  # None: matched to the supervised epochs
         self.s4gan = {**r["s4gan"], **(s4gan or {})}  # s4GAN's settings (recipe + overrides)
+        # the recipe's optimiser settings (not Experiment options; RECIPE_VERSION covers them)
+        self.train_options = {k: r[k] for k in TRAIN_OPTIONS if k in r}
         self._last_discriminator = None
         self.preview, self.preview_size = preview, preview_size
         masks = data.train_masks
@@ -132,8 +136,11 @@ class SegmentationTask(seg_scores.CarriesStrategies):
     def new_model(self):
         from alkit.engine.models.segmentation import build_segmentation_model
 
-        return prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
-                             self.device)
+        from alkit.engine.train.segmentation import use_channels_last
+
+        model = prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
+                              self.device)
+        return model.to(memory_format=torch.channels_last) if use_channels_last(self.device) else model
 
     def _train(self, labelled: np.ndarray, seed: int, lossnet=None):
         torch.manual_seed(seed)
@@ -148,17 +155,20 @@ class SegmentationTask(seg_scores.CarriesStrategies):
             s = dict(self.s4gan)
             model, self._last_discriminator = train_s4gan(
                 model, d.train_images, self.approx_masks, labelled, unl,
-                iterations=self.iterations or s4gan_iterations(len(labelled), self.epochs, int(s["batch_size"])),
+                iterations=self.iterations or s4gan_iterations(len(labelled), self.epochs, int(s["batch_size"]),
+                                                               int(self.train_options.get("min_epoch_steps", 0))),
                 batch_size=int(s.pop("batch_size")), lr=self.lr, seed=seed, mean=d.mean, std=d.std,
                 num_classes=d.num_classes, crop_size=self.crop_size, scale_range=self.scale_range,
                 head_lr_mult=self.head_lr_mult, ignore_index=d.ignore_index, lossnet=lossnet,
-                ll_weight=self.ll_weight, device=self.device, progress=self.progress, **s)
+                ll_weight=self.ll_weight, device=self.device, progress=self.progress,
+                **{k: v for k, v in self.train_options.items() if k != "min_epoch_steps"}, **s)
             return model
         return train_segmentation(model, d.train_images, self.approx_masks, labelled, epochs=self.epochs, seed=seed,
                                   mean=d.mean, std=d.std, num_classes=d.num_classes, crop_size=self.crop_size,
                                   scale_range=self.scale_range, batch_size=self.batch_size, lr=self.lr,
                                   head_lr_mult=self.head_lr_mult, ignore_index=d.ignore_index, lossnet=lossnet,
-                                  ll_weight=self.ll_weight, device=self.device, progress=self.progress)
+                                  ll_weight=self.ll_weight, device=self.device, progress=self.progress,
+                                  **self.train_options)
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str = "random") -> Learner:
         """Fresh network(s) on ``labelled``: ``ensemble_size`` members for strategies registered with

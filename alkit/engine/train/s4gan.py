@@ -35,7 +35,7 @@ from torch import nn
 
 from alkit.engine.models.discriminator import S4GANDiscriminator
 from alkit.engine.train.common import autocast, learning_loss_term, make_generator
-from alkit.engine.train.segmentation import _batch, _norm, param_groups
+from alkit.engine.train.segmentation import WeightAverage, _batch, _norm, param_groups, seg_optimizer, to_layout
 
 # Mittal et al. 2019 (s4GAN branch), paper-scale settings; see the module docstring.
 S4GAN_DEFAULTS = dict(lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4, betas_d=(0.9, 0.99), d_width=64)
@@ -61,7 +61,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
                 head_lr_mult: float = 10.0, ignore_index: int = 255, lambda_fm: float = 0.1, lambda_st: float = 1.0,
                 st_threshold: float = 0.6, lr_d: float = 1e-4, betas_d=(0.9, 0.99), d_width: int = 64,
                 discriminator: nn.Module | None = None, lossnet: nn.Module | None = None, ll_weight: float = 1.0,
-                ll_stop_fraction: float = 0.6, device=None, progress: bool = False, stats: dict | None = None):
+                ll_stop_fraction: float = 0.6, optimizer: str = "sgd", schedule: str = "poly", warmup: int = 0,
+                ema: float = 0.0, device=None, progress: bool = False, stats: dict | None = None):
     """Train segmentation network ``model`` (the generator) with s4GAN; returns ``(model, discriminator)``
     both in eval mode.
 
@@ -74,6 +75,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     Learning Loss module trained with the generator (CE + ``ll_weight`` x ranking loss), as in
     :func:`alkit.engine.train.segmentation.train_segmentation`. ``stats``: optional dict that
     receives the mean losses and the fraction of unlabelled images that passed the threshold.
+    ``optimizer``, ``schedule``, ``warmup``, ``ema``: the generator's optimiser and weight averaging
+    as in the supervised recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
     """
     from tqdm.auto import tqdm
 
@@ -98,8 +101,9 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     groups = param_groups(model, lr, head_lr_mult)
     if lossnet is not None:
         groups.append({"params": list(lossnet.parameters()), "lr": groups[-1]["lr"]})
-    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - min(s, iterations) / iterations) ** poly_power)
+    opt, sched = seg_optimizer(groups, iterations, optimizer=optimizer, lr=lr, momentum=momentum,
+                               weight_decay=weight_decay, schedule=schedule, poly_power=poly_power, warmup=warmup)
+    average = WeightAverage(model, lossnet, decay=ema)
     opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas_d))
     model.train(), D.train()
     if lossnet is not None:
@@ -110,6 +114,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         il, iu = _sample(labelled, batch_size, gen), _sample(unlabelled, batch_size, gen)
         xl, yl = _batch(images, masks, il, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
         xu, _ = _batch(images, masks, iu, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
+        xl, xu = to_layout(xl, device), to_layout(xu, device)
         # two forward passes, as the original code does (batch-norm statistics per batch kind)
         with autocast(device):
             logits_l, taps = model.forward_features(xl)
@@ -142,6 +147,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         loss.backward()
         opt.step()
         sched.step()
+        average.update()
         # discriminator step: real = image + one-hot GT of labelled images, fake = image + prediction
         opt_d.zero_grad(set_to_none=True)
         lr_, _ = D(real.detach())
@@ -154,6 +160,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
             sums[k] += float(v.detach())
         bar.update(1)
     bar.close()
+    average.copy_to()
     model.eval(), D.eval()
     if lossnet is not None:
         lossnet.eval()
@@ -190,7 +197,11 @@ def d_score_of(discriminator: nn.Module, probs: torch.Tensor, images, idx, mean,
     return torch.sigmoid(logit.float())
 
 
-def s4gan_iterations(n_labelled: int, epochs: int, batch_size: int) -> int:
-    """Iterations that give s4GAN as many labelled-batch passes as ``epochs`` supervised epochs on
-    ``n_labelled`` images (what the ``shapes`` recipe uses when no iteration count is set)."""
-    return max(1, math.ceil(n_labelled / batch_size) * epochs)
+def s4gan_iterations(n_labelled: int, epochs: int, batch_size: int, min_epoch_steps: int = 0) -> int:
+    """Iterations that give s4GAN as many labelled batches as ``epochs`` supervised epochs on
+    ``n_labelled`` images, an epoch being at least ``min_epoch_steps`` batches (as in the supervised
+    recipe, :func:`alkit.engine.train.segmentation.train_steps`; what the ``shapes`` recipe uses
+    when no iteration count is set)."""
+    from alkit.engine.train.segmentation import train_steps
+
+    return train_steps(n_labelled, batch_size, epochs, min_epoch_steps)

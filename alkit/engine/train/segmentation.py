@@ -25,6 +25,22 @@ from torch import nn
 from alkit.engine.train.common import autocast, epoch_batches, learning_loss_term, make_generator
 
 
+# Channels-last memory layout on the CPU too: measured 1.1x per training step of the small network
+# (oneDNN convolutions, 1 thread; benchmarks/bench_trial_seg.py). False restores the previous path.
+CPU_CHANNELS_LAST = True
+
+
+def use_channels_last(device: torch.device) -> bool:
+    """Whether images and networks on ``device`` use the channels-last layout (CUDA always, CPU
+    when :data:`CPU_CHANNELS_LAST`)."""
+    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
+
+
+def to_layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` ``[B, C, H, W]`` in the layout :func:`use_channels_last` chooses for ``device``."""
+    return x.contiguous(memory_format=torch.channels_last) if use_channels_last(device) else x
+
+
 def _norm(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     m = torch.tensor(mean, device=x_uint8.device).view(1, -1, 1, 1)
     s = torch.tensor(std, device=x_uint8.device).view(1, -1, 1, 1)
@@ -78,42 +94,108 @@ def param_groups(model: nn.Module, lr: float, head_lr_mult: float = 10.0):
     return [{"params": body, "lr": lr}, {"params": list(head.parameters()), "lr": lr * head_lr_mult}]
 
 
+def seg_optimizer(groups, total: int, *, optimizer: str = "sgd", lr: float, momentum: float = 0.9,
+                  weight_decay: float = 5e-4, schedule: str = "poly", poly_power: float = 0.9, warmup: int = 0):
+    """(optimizer, scheduler) of a segmentation run of ``total`` steps over param ``groups``.
+
+    ``optimizer="sgd"`` (the paper's: momentum, weight decay) or ``"adamw"`` (decoupled weight
+    decay, betas (0.9, 0.999)); ``schedule="poly"`` (DeepLab: ``(1 - s/total)^poly_power``) or
+    ``"cosine"``; the first ``warmup`` steps ramp the lr linearly from ``1/warmup`` of it."""
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    elif optimizer == "adamw":
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose from sgd, adamw")
+    if schedule not in ("poly", "cosine"):
+        raise ValueError(f"unknown schedule {schedule!r}; choose from poly, cosine")
+    warmup = max(0, min(int(warmup), total - 1))
+
+    def factor(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        frac = min(s - warmup, total - warmup) / max(1, total - warmup)
+        return max(0.0, 1 - frac) ** poly_power if schedule == "poly" else 0.5 * (1 + math.cos(math.pi * frac))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class WeightAverage:
+    """Exponential moving average of modules' parameters and buffers (BatchNorm statistics
+    included) for evaluation; decay ``min(decay, (1 + t) / (10 + t))`` at update ``t``, so short
+    runs are not dominated by the initial weights. ``decay=0`` disables it (``copy_to`` is a no-op).
+    ``None`` modules are skipped (e.g. no Learning-Loss module)."""
+
+    def __init__(self, *modules: nn.Module | None, decay: float):
+        self.decay, self.t = float(decay), 0
+        self.tensors = [v for m in modules if m is not None for v in m.state_dict().values()
+                        if v.dtype.is_floating_point] if decay > 0 else []
+        self.avg = [v.detach().clone() for v in self.tensors]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        if not self.avg:
+            return
+        d = min(self.decay, (1 + self.t) / (10 + self.t))
+        torch._foreach_lerp_(self.avg, [v.detach() for v in self.tensors], 1 - d)
+        self.t += 1
+
+    @torch.no_grad()
+    def copy_to(self) -> None:
+        """Write the averaged values into the model (its parameters and buffers)."""
+        for v, a in zip(self.tensors, self.avg):
+            v.copy_(a)
+
+
+def train_steps(n_labelled: int, batch_size: int, epochs: int, min_epoch_steps: int = 0) -> int:
+    """Optimiser steps of ``epochs`` epochs over ``n_labelled`` images in batches of ``batch_size``,
+    where an epoch is at least ``min_epoch_steps`` batches (a few labels are a few steps per epoch;
+    the labelled images are then drawn again, in fresh shuffled passes)."""
+    return max(1, int(epochs) * max(math.ceil(n_labelled / batch_size), int(min_epoch_steps)))
+
+
 def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *, epochs: int, seed: int,
                        mean, std, num_classes: int, crop_size: int, scale_range=(0.5, 1.5), hflip: bool = True,
                        batch_size: int = 10, lr: float = 2.5e-4, momentum: float = 0.9, weight_decay: float = 5e-4,
                        poly_power: float = 0.9, head_lr_mult: float = 10.0, ignore_index: int = 255,
                        lossnet: nn.Module | None = None, ll_weight: float = 1.0, ll_stop_fraction: float = 0.6,
-                       device=None, progress: bool = False) -> nn.Module:
+                       optimizer: str = "sgd", schedule: str = "poly", warmup: int = 0, min_epoch_steps: int = 0,
+                       ema: float = 0.0, device=None, progress: bool = False) -> nn.Module:
     """Train ``model`` on pool items ``labelled`` of ``images`` / ``masks`` for ``epochs`` passes.
 
     images: uint8 ``[N, 3, H, W]`` or list of ``[3, H_i, W_i]``; masks: uint8 ``[N, H, W]`` / list
     (the *approximated* masks in AL). With ``lossnet`` (Learning Loss, Yoo & Kweon 2019, adapted to
     segmentation by predicting each image's mean pixel cross-entropy) the loss is CE +
     ``ll_weight`` x margin ranking loss, the module's gradient into the backbone is stopped after
-    ``ll_stop_fraction`` of the steps. Returns the model in eval mode.
+    ``ll_stop_fraction`` of the steps. The defaults are the paper's (SGD, poly); ``optimizer``,
+    ``schedule``, ``warmup`` (:func:`seg_optimizer`), ``min_epoch_steps`` (:func:`train_steps`) and
+    ``ema`` (:class:`WeightAverage`: the averaged weights are the returned model's) serve the small
+    network's recipe (:data:`alkit.experiments.recipes.SEGMENTATION`). Returns the model in eval mode.
     """
     from tqdm.auto import tqdm
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     gen = make_generator(seed, device)
     labelled = np.asarray(labelled, dtype=np.int64)
-    total = max(1, math.ceil(len(labelled) / batch_size) * epochs)
+    total = train_steps(len(labelled), batch_size, epochs, min_epoch_steps)
     groups = param_groups(model, lr, head_lr_mult)
     if lossnet is not None:
         groups.append({"params": list(lossnet.parameters()), "lr": groups[-1]["lr"]})
-    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - min(s, total) / total) ** poly_power)
+    opt, sched = seg_optimizer(groups, total, optimizer=optimizer, lr=lr, momentum=momentum,
+                               weight_decay=weight_decay, schedule=schedule, poly_power=poly_power, warmup=warmup)
+    average = WeightAverage(model, lossnet, decay=ema)
     model.train()
     if lossnet is not None:
         lossnet.train()
     step = 0
     bar = tqdm(total=total, desc="train", unit="step", leave=False, disable=not progress)
-    for _ in range(epochs):
+    while step < total:
         for pos in epoch_batches(len(labelled), batch_size, gen):
+            if step >= total:
+                break
             idx = labelled[pos.cpu().numpy()]
             x, y = _batch(images, masks, idx, device, mean, std, crop_size, scale_range, hflip, ignore_index, gen)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = to_layout(x, device)
             with autocast(device):
                 logits, taps = model.forward_features(x)
             pix = F.cross_entropy(logits.float(), y, ignore_index=ignore_index, reduction="none")
@@ -128,9 +210,11 @@ def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *,
             loss.backward()
             opt.step()
             sched.step()
+            average.update()
             step += 1
             bar.update(1)
     bar.close()
+    average.copy_to()
     model.eval()
     if lossnet is not None:
         lossnet.eval()
@@ -156,8 +240,7 @@ def iterate_predictions(model: nn.Module, images, indices, mean, std, *, batch_s
         else:
             x = images[int(indices[pos[0]])][None].to(device)
         x = _norm(x, mean, std)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_layout(x, device)
         with autocast(device):
             logits, taps = model.forward_features(x)
             pred_loss = lossnet(taps).float() if lossnet is not None else None
