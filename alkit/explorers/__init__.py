@@ -6,8 +6,9 @@ Each explorer is a class whose state is plain attributes, changed with ``set(**v
 ``render()`` for JupyterLab. Under papermill (headless) a notebook cell calls ``show()``, which
 displays the widget and the static figure of the current state.
 
-* :class:`ALSandbox` — pick dataset, strategy, augmentation, SSL, budget and cycles; run (cached);
-  the curve against Random, the images picked this cycle and their class histogram.
+* :class:`ALSandbox` — pick dataset, strategy, augmentation, SSL, budget and cycles; the runs go to
+  background workers (stored cycles read at once, new ones drawn as they finish, superseded runs
+  stopped); the curve against Random, the images picked this cycle and their class histogram.
 * :class:`PoolInspector` — a 2-D map (PCA or t-SNE) of the pool with the labelled points coloured
   by the cycle they were picked in, per strategy, with a cycle slider.
 * :class:`ClickExplorer` — a tolerance slider over a segmentation image: polygons, click count and

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import matplotlib.pyplot as plt
 
 
@@ -9,6 +12,8 @@ class Explorer:
     """Base of the explorers. Subclasses define ``controls()`` (``{attribute: ipywidget}``),
     ``render(fig=None)`` (draw the current state; returns the matplotlib figure) and ``summary()``
     (a one-line text of the numbers shown)."""
+
+    LIVE_INTERVAL = 1.0  # seconds between two redraws of a live widget
 
     def set(self, **values):
         """Change state attributes (unknown names raise ``AttributeError``); returns ``self``."""
@@ -36,7 +41,9 @@ class Explorer:
 
     def widget(self):
         """ipywidgets box: the controls (rows of up to 4), a summary line (CSS class ``alkit-summary``)
-        and the figure, redrawn on every change."""
+        and the figure, redrawn on every change. An explorer with ``subscribe(callback)`` (one that
+        computes in the background, e.g. :class:`~alkit.explorers.ALSandbox`) is also redrawn
+        whenever it reports progress: by one redraw thread, at most every ``LIVE_INTERVAL`` s."""
         import ipywidgets as w
         from IPython.display import display
 
@@ -44,6 +51,7 @@ class Explorer:
         out = w.Output()
         text = w.HTML()
         text.add_class("alkit-summary")
+        live = hasattr(self, "subscribe")
 
         def redraw(*_):
             try:
@@ -51,18 +59,34 @@ class Explorer:
             except Exception as e:  # shown, not raised: a widget callback has no one to raise to
                 text.value = f"<b>error: {e}</b>"
                 return
+            if live:  # from any thread: the figure as PNG output (no pyplot state, no output capture)
+                try:
+                    out.outputs = (figure_output(self.render(fig=_bare_figure())),)
+                except Exception as e:  # noqa: BLE001 - shown like a summary error
+                    text.value += f"<br><b>error drawing the figure: {e}</b>"
+                return
             with out:
                 out.clear_output(wait=True)
                 fig = self.render()
                 display(fig)
                 plt.close(fig)
 
+        wake = _Redrawer(redraw, self.LIVE_INTERVAL) if live else None
         for name, ctrl in controls.items():
             def on_change(change, name=name):
-                self.set(**{name: change["new"]})
-                redraw()
+                try:
+                    self.set(**{name: change["new"]})
+                except Exception as e:  # e.g. a budget the pool cannot meet
+                    text.value = f"<b>error: {e}</b>"
+                    return
+                wake() if wake else redraw()
             ctrl.observe(on_change, "value")
-        redraw()
+        if wake:  # subscribed before the first drawing: progress made while it draws is drawn next
+            self.subscribe(wake)
+            wake.start()
+            wake.draw_now()
+        else:
+            redraw()
         ctrls = list(controls.values())
         rows = [w.HBox(ctrls[i:i + 4]) for i in range(0, len(ctrls), 4)]
         return w.VBox([*rows, text, out])
@@ -73,3 +97,54 @@ class Explorer:
 
         print(self.summary())
         display(self.widget())
+
+
+def _bare_figure():
+    """A figure outside pyplot's registry (safe to draw in a background thread)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(13, 3.8))
+
+
+def figure_output(fig, dpi: int = 80) -> dict:
+    """A figure as a Jupyter ``display_data`` output (PNG), for ``ipywidgets.Output.outputs``."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": "<Figure>"}}
+
+
+class _Redrawer:
+    """Calling it asks for a redraw; one daemon thread runs ``redraw`` (never two at once), at most
+    every ``interval`` seconds, the last request always honoured."""
+
+    def __init__(self, redraw, interval: float):
+        self.redraw, self.interval = redraw, interval
+        self.event = threading.Event()
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        self.event.set()
+
+    def draw_now(self) -> None:
+        """Redraw in the calling thread (the widget's first drawing, which a headless run keeps)."""
+        with self.lock:
+            self.redraw()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, daemon=True, name="alkit-redraw").start()
+
+    def _loop(self) -> None:
+        while True:
+            self.event.wait()
+            self.event.clear()
+            t0 = time.monotonic()
+            try:
+                with self.lock:
+                    self.redraw()
+            except Exception:  # noqa: BLE001 - the next request redraws again
+                pass
+            time.sleep(max(0.0, self.interval - (time.monotonic() - t0)))

@@ -1,61 +1,261 @@
 """AL sandbox: one strategy against Random on an embedded dataset, with the picks of a cycle
 (Mittal et al., "Parting with Illusions about Deep Active Learning": augmentation Sec. 3.2.2,
-SSL Sec. 3.2.3, budgets Sec. 3.2.1; class imbalance of the picks is a suspected cause, Sec. 5)."""
+SSL Sec. 3.2.3, budgets Sec. 3.2.1; class imbalance of the picks is a suspected cause, Sec. 5).
+
+The sandbox answers while you watch: a control change returns at once; its (strategy, trial)
+units run in background worker processes (:class:`alkit.explorers.background.UnitRunner`), cycles
+already in the results store are read at once, every new cycle is drawn as soon as it is stored,
+and units the new setting no longer needs are stopped.
+"""
 
 from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
 
 import numpy as np
 import matplotlib.pyplot as plt
 
 from alkit.explorers.base import Explorer
 
+# State attributes that change the experiment (a change starts a run); the others only change the view.
+EXPERIMENT_SETTINGS = ("dataset", "strategy", "augment", "ssl", "initial", "step", "cycles", "trials", "epochs",
+                       "min_steps", "iterations", "seed", "data_root")
+
+
+@dataclass
+class _Plan:
+    """The units of one experiment: ``keys[i]`` (store folder, trial) identifies ``units[i]``."""
+
+    experiment: object
+    settings: dict
+    task: object
+    keys: list
+    units: list
+    payload: bytes | None = None
+    frame: object = None  # the finished results, once every unit is done
+
 
 class ALSandbox(Explorer):
-    """Run a small AL experiment (cached in the results store) and look at it.
+    """Run a small AL experiment in the background (cached in the results store) and look at it.
 
     State: ``dataset`` (embedded: "digits"), ``strategy``, ``augment`` ("none" | "paper"), ``ssl``
     (bool: UDA on/off), ``initial`` (B_i), ``step`` (B_s), ``cycles``, ``trials``, ``epochs``,
-    ``min_steps``, ``seed`` and ``cycle`` (the cycle whose picks are shown). ``results()`` runs
-    ``alkit.run`` for ``(strategy, "random")`` — finished cycles are loaded from the store, so an
-    experiment the notebook already ran costs nothing — with a tqdm progress bar.
+    ``min_steps``, ``iterations`` (UDA), ``seed`` and ``cycle`` (the cycle whose picks are shown).
+    Settings left at ``None`` are the dataset's recipe (:func:`alkit.experiments.recipes.recipe`,
+    via :meth:`alkit.Experiment.resolved`): at its defaults the sandbox runs exactly the experiment of
+    notebook 00, so it reads that notebook's stored cycles.
+
+    ``set(...)`` returns at once; the experiment's units (``strategy`` and Random, trial by trial)
+    run in ``workers`` background processes (default one per core; ``mode="thread"``: one at a time
+    in a thread of this process; ``executor``: a ``submit``-style executor such as a Dask cluster's). ``render()``,
+    ``summary()`` and ``partial()`` show what is finished so far; ``status()`` says how many trial
+    runs are done and running; ``wait()`` blocks until they are done; ``results()`` waits and
+    returns the whole table, as :func:`alkit.run` gives it. ``close()`` stops the workers.
     ``store_root``: results store (default: ``outputs/runs``).
     """
 
     def __init__(self, dataset: str = "digits", strategy: str = "entropy", augment: str = "paper", ssl: bool = False,
-                 initial: int = 40, step: int = 40, cycles: int = 3, trials: int = 3, epochs: int | None = None,
-                 min_steps: int | None = None, iterations: int | None = None, cycle: int = 1, seed: int = 0,
-                 data_root: str | None = None, store_root=None, executor=None, workers: int | None = None):
+                 initial: int | None = None, step: int | None = None, cycles: int | None = None, trials: int = 3,
+                 epochs: int | None = None, min_steps: int | None = None, iterations: int | None = None,
+                 cycle: int = 1, seed: int = 0, data_root: str | None = None, store_root=None, executor=None,
+                 workers: int | None = None, mode: str = "process"):
         self.dataset, self.strategy, self.augment, self.ssl = dataset, strategy, augment, bool(ssl)
-        self.initial, self.step, self.cycles, self.trials = int(initial), int(step), int(cycles), int(trials)
+        self.initial, self.step, self.cycles, self.trials = initial, step, cycles, int(trials)
         self.epochs, self.min_steps, self.iterations, self.cycle = epochs, min_steps, iterations, int(cycle)
         self.seed, self.data_root = int(seed), data_root
-        self.store_root, self.executor, self.workers = store_root, executor, workers
-        self._cache: dict = {}
+        self.store_root, self.executor, self.workers, self.mode = store_root, executor, workers, mode
+        self._plans: dict = {}
         self._data = None
+        self._runner = None
+        self._listeners: list = []
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ the experiment and its units
 
     def experiment(self):
-        """The :class:`alkit.Experiment` of the current state."""
+        """The :class:`alkit.Experiment` of the current state (``None`` settings: the recipe's)."""
         from alkit.experiments.config import Experiment
 
         fields = dict(dataset=self.dataset, strategies=tuple(dict.fromkeys((self.strategy, "random"))),
-                      augment=self.augment, initial=self.initial, step=self.step, cycles=self.cycles,
-                      trials=self.trials, seed=self.seed, data_root=self.data_root, workers=self.workers)
+                      augment=self.augment, trials=int(self.trials), seed=int(self.seed), data_root=self.data_root,
+                      workers=self.workers)
+        for name in ("initial", "step", "cycles"):
+            if getattr(self, name) is not None:
+                fields[name] = int(getattr(self, name))
         if self.ssl:
             fields.update(ssl="uda", iterations=self.iterations)
         else:
             fields.update(epochs=self.epochs, min_steps=self.min_steps)
         return Experiment(**fields)
 
-    def results(self):
-        """Results of the current experiment (one row per strategy, trial, cycle, with ``selected``)."""
-        from alkit.experiments.config import run
+    def _plan(self) -> _Plan:
+        """The units of the current experiment, trial by trial (``strategy`` then Random, so the
+        first paired trial is finished first); their stored cycles are read into the runner."""
+        from alkit.experiments.runner import Unit
+        from alkit.experiments.store import RunStore
+        from alkit.paths import runs_dir
+        from alkit.protocol.loop import check_budget
+        from alkit.strategies import check_strategy
 
         exp = self.experiment()
-        key = repr(exp)
-        if key not in self._cache:
-            self._cache[key] = run(exp, store_root=self.store_root, with_selected=True, progress=True,
-                                   executor=self.executor)
-        return self._cache[key]
+        name = repr(exp)
+        with self._lock:
+            if name in self._plans:
+                return self._plans[name]
+        s = exp.resolved()
+        strategies = [check_strategy(n, task=exp.kind) for n in s["strategies"]]
+        task = exp.build_task(data=self.data())
+        check_budget(task, s["initial"], s["step"], s["cycles"])
+        root = self.store_root if self.store_root is not None else runs_dir()
+        meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])
+        runner = self._get_runner(task)
+        pool_size = len(task.pool_costs())
+        keys, units = [], []
+        for trial in range(s["trials"]):
+            for strategy in strategies:
+                cfg = exp.store_config(strategy, task)
+                store = RunStore(root, cfg)
+                key = (store.dir.name, trial)
+                unit = Unit(strategy=strategy, trial=trial, initial=s["initial"], step=s["step"], cycles=s["cycles"],
+                            seed=s["seed"], metric="accuracy", store_root=str(root), store_config=cfg, meta=dict(meta))
+                if len(runner.records(key)) < unit.cycles + 1:
+                    runner.add_records(key, _stored_cycles(store, trial, unit.cycles, pool_size))
+                keys.append(key)
+                units.append(unit)
+        plan = _Plan(exp, s, task, keys, units)
+        with self._lock:
+            return self._plans.setdefault(name, plan)
+
+    def _get_runner(self, task):
+        from alkit.experiments.runner import default_workers
+        from alkit.explorers.background import UnitRunner
+
+        with self._lock:
+            if self._runner is None:
+                workers = self.workers if self.workers is not None else default_workers(task, 1 << 20)
+                self._runner = UnitRunner(workers=workers, mode=self.mode, executor=self.executor,
+                                          on_update=self._notify)
+            return self._runner
+
+    def _start(self) -> _Plan:
+        """Make the current experiment's unfinished units the wanted ones (returns at once)."""
+        import pickle
+
+        from alkit.experiments.runner import threads_per_worker
+        from alkit.explorers.background import Job
+
+        plan = self._plan()
+        runner = self._runner
+        todo = []
+        for key, unit in zip(plan.keys, plan.units):
+            if len(runner.records(key)) >= unit.cycles + 1:
+                runner.mark_done(key)
+                continue
+            if plan.payload is None and (self.mode == "process" or self.executor is not None):
+                plan.payload = pickle.dumps(plan.task)  # once per experiment, unpickled by the workers
+            todo.append(Job(key=key, unit=unit, payload=plan.payload, task=plan.task,
+                            threads=threads_per_worker(plan.task, runner.workers)))
+        runner.want(todo)
+        return plan
+
+    def _changed(self, values: dict) -> None:
+        """A control change: start the new experiment (if it is one) in the background."""
+        if any(k in EXPERIMENT_SETTINGS for k in values):
+            self._start()
+        else:
+            self._notify()
+
+    # ------------------------------------------------------------------ progress
+
+    def subscribe(self, callback) -> None:
+        """Call ``callback()`` (from a background thread) whenever a cycle is stored or a run
+        changes state; keep it quick (e.g. set an event)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            cb()
+
+    def counts(self) -> dict:
+        """``{"total", "done", "running", "queued", "failed"}``: trial runs (strategy x trial) of the
+        current experiment."""
+        plan = self._start_once()
+        states = [self._runner.state(k) for k in plan.keys]
+        return dict(total=len(states), done=states.count("done"), running=states.count("running"),
+                    queued=states.count("queued"), failed=states.count("error"))
+
+    def status(self) -> str:
+        """E.g. ``"2 of 6 trial runs done, 2 running, 2 queued"`` (with an error message if one failed)."""
+        c = self.counts()
+        text = f"{c['done']} of {c['total']} trial runs done"
+        if c["running"]:
+            text += f", {c['running']} running"
+        if c["queued"]:
+            text += f", {c['queued']} queued"
+        if c["failed"]:
+            plan = self._plan()
+            first = next(self._runner.error(k) for k in plan.keys if self._runner.state(k) == "error")
+            text += f", {c['failed']} failed ({first})"
+        return text
+
+    def wait(self, timeout: float | None = None, runs: int | None = None) -> bool:
+        """Block until ``runs`` trial runs (default: all) of the current experiment are done (or
+        failed); False if ``timeout`` seconds passed first."""
+        plan = self._start_once()
+        return self._runner.wait(plan.keys, timeout=timeout, count=runs)
+
+    def _start_once(self) -> _Plan:
+        plan = self._plan()
+        if any(self._runner.state(k) is None for k in plan.keys):
+            plan = self._start()
+        return plan
+
+    def close(self) -> None:
+        """Stop every background run and worker."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+            self._plans.clear()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # ------------------------------------------------------------------ results
+
+    def partial(self):
+        """The cycles finished so far (same columns as :meth:`results`; may be empty)."""
+        import pandas as pd
+
+        from alkit.experiments.store import records_frame
+
+        plan = self._start_once()
+        records = []
+        for strategy in dict.fromkeys(u.strategy for u in plan.units):  # run()'s order: strategy, trial, cycle
+            for key, unit in zip(plan.keys, plan.units):
+                if unit.strategy == strategy:
+                    recs = self._runner.records(key)
+                    records += [recs[c] for c in sorted(recs)]
+        if not records:
+            return pd.DataFrame(columns=["strategy", "trial", "cycle", "n_labelled", "accuracy", "selected"])
+        return records_frame(records, with_selected=True)
+
+    def results(self, timeout: float | None = None):
+        """Every strategy x trial x cycle of the current experiment, as :func:`alkit.run` with
+        ``with_selected=True`` returns it; waits for the background runs (``TimeoutError`` after
+        ``timeout`` seconds, ``RuntimeError`` if a run failed)."""
+        plan = self._start_once()
+        if plan.frame is not None:
+            return plan.frame
+        if not self.wait(timeout=timeout):
+            raise TimeoutError(f"sandbox: {self.status()} after {timeout} s")
+        if self.counts()["failed"]:
+            raise RuntimeError(f"sandbox: {self.status()}")
+        plan.frame = self.partial()
+        return plan.frame
 
     def data(self):
         """The dataset (loaded once)."""
@@ -66,8 +266,11 @@ class ALSandbox(Explorer):
         return self._data
 
     def picks(self) -> np.ndarray:
-        """Pool indices ``strategy`` labelled in ``cycle`` (all trials; cycle 0 = the initial set)."""
-        df = self.results()
+        """Pool indices ``strategy`` labelled in ``cycle`` (the trials finished so far; cycle 0 = the
+        initial set)."""
+        df = self.partial()
+        if df.empty:
+            return np.zeros(0, int)
         rows = df[(df.strategy == self.strategy) & (df.cycle == min(self.cycle, int(df.cycle.max())))]
         return np.concatenate([np.asarray(s, dtype=int) for s in rows.selected] or [np.zeros(0, int)])
 
@@ -77,45 +280,72 @@ class ALSandbox(Explorer):
         return np.bincount(labels[self.picks()], minlength=len(self.data().classes))
 
     def summary(self) -> str:
-        """One line: final accuracy of the strategy and of Random (SSL-Random when SSL is on), their
-        paired gap over trials with its 95 % Student-t interval (:func:`alkit.analysis.stats.paired_test`;
-        fewer than 3 trials: no interval, said so), and the picks of ``cycle``."""
+        """One line of what is finished so far: final accuracy of the strategy and of Random
+        (SSL-Random when SSL is on), their paired gap over the trials both finished with its 95 %
+        Student-t interval and the outcome of "the strategy beats Random" at the dataset's margin
+        (:func:`alkit.analysis.claims.compare_line`: replicated / contradicted / inconclusive; no
+        interval from fewer than 3 trials), the picks of ``cycle`` and, while runs go on,
+        :meth:`status`."""
         from alkit.analysis.plots import strategy_label
-        from alkit.analysis.stats import MIN_TRIALS, paired_test
 
-        df = self.results()
-        ssl = "uda" if self.ssl else None
-        final = df[df.cycle == df.cycle.max()].pivot_table(index="trial", columns="strategy", values="accuracy")
+        df = self.partial()
         counts = self.class_counts()
+        ssl = "uda" if self.ssl else None
         name, base = strategy_label(self.strategy, ssl), strategy_label("random", ssl)
-        text = (f"{name}: final accuracy {100 * final[self.strategy].mean():.1f} % vs {base} "
-                f"{100 * final['random'].mean():.1f} %")
-        if self.strategy != "random":
-            t = paired_test((final[self.strategy] - final["random"]).to_numpy())
-            if t["n"] < MIN_TRIALS:
-                text += f" (mean of {t['n']} trials: too few for an interval)"
-            elif np.isnan(t["ci_low"]):
-                text += f", gap {100 * t['gap']:+.1f} points in all {t['n']} trials (no spread to test)"
-            else:
-                text += (f", gap {100 * t['gap']:+.1f} [{100 * t['ci_low']:+.1f}, {100 * t['ci_high']:+.1f}] "
-                         f"points (95 % interval, {t['n']} trials)")
-        return f"{text}; cycle {self.cycle}: {counts.sum()} picks over {(counts > 0).sum()} classes"
+        plan = self._plan()
+        last = plan.settings["cycles"]
+        final = df[df.cycle == last].pivot_table(index="trial", columns="strategy", values="accuracy")
+        parts = []
+        for s, label in dict.fromkeys([(self.strategy, name), ("random", base)]):
+            n = int(final[s].count()) if s in final else 0
+            acc = f"{100 * final[s].mean():.1f} %" if n else "-"
+            parts.append(f"{label} {acc}" + (f" ({n} of {self.trials} trials)" if n < self.trials else ""))
+        text = f"{name}: final accuracy {parts[0].removeprefix(name + ' ')}" + "".join(f" vs {p}" for p in parts[1:])
+        if self.strategy != "random" and {self.strategy, "random"} <= set(final):
+            d = (final[self.strategy] - final["random"]).dropna().to_numpy()  # trials both finished
+            if len(d):
+                text += self._gap_text(d, name, base)
+        text += f"; cycle {self.cycle}: {counts.sum()} picks over {(counts > 0).sum()} classes"
+        c = self.counts()
+        if c["done"] < c["total"]:
+            text += f"; {'SSL (UDA) ' if self.ssl else ''}{self.status()}"
+        return text
+
+    def _gap_text(self, d: np.ndarray, name: str, base: str) -> str:
+        """The paired final gap (fractions ``d``, one per trial), its interval and the outcome of
+        "``name`` beats ``base``" at the dataset's margin (:func:`alkit.analysis.claims.compare_line`)."""
+        from alkit.analysis import claims
+
+        return "; " + claims.compare_line(name, d, reference=base, margin_=claims.margin(self.dataset, "accuracy"))
+
+    # ------------------------------------------------------------------ drawing
 
     def render(self, fig=None):
-        """Three panels: curve vs Random (mean +- std), the first images picked in ``cycle`` (trial 0),
-        the class histogram of all trials' picks in ``cycle``."""
+        """Three panels of what is finished so far: curve vs Random (mean +- std over the trials
+        so far), the first images picked in ``cycle`` (first trial), the class histogram of the
+        picks in ``cycle``; the title says how many trial runs are still going."""
         import seaborn as sns
+
         from alkit.analysis.plots import plot_curves
 
-        df, data = self.results(), self.data()
+        df, data = self.partial(), self.data()
+        c = self.counts()
         fig = fig or plt.figure(figsize=(13, 3.8))
         grid = fig.add_gridspec(2, 12)
         ax_curve = fig.add_subplot(grid[:, :5])
-        plot_curves(df, ax=ax_curve, style="ssl" if self.ssl else None, title=f"{self.dataset}: vs {'SSL-' if self.ssl else ''}Random")
-        cyc = min(self.cycle, int(df.cycle.max()))
-        ax_curve.axvline(df[df.cycle == cyc].n_labelled.mean(), color="k", lw=0.8, ls=":")
-        first = df[(df.strategy == self.strategy) & (df.cycle == cyc)].sort_values("trial")
-        shown = np.asarray(first.selected.iloc[0], dtype=int)[:8] if len(first) else np.zeros(0, int)
+        title = f"{self.dataset}: vs {'SSL-' if self.ssl else ''}Random"
+        if c["done"] < c["total"]:
+            title += f"\n({c['done']} of {c['total']} trial runs done, {c['running']} running)"
+        if df.empty:
+            ax_curve.set_title(title)
+            ax_curve.text(0.5, 0.5, "training ...", ha="center", va="center", transform=ax_curve.transAxes)
+            cyc, shown = self.cycle, np.zeros(0, int)
+        else:
+            plot_curves(df, ax=ax_curve, style="ssl" if self.ssl else None, title=title)
+            cyc = min(self.cycle, int(df.cycle.max()))
+            ax_curve.axvline(df[df.cycle == cyc].n_labelled.mean(), color="k", lw=0.8, ls=":")
+            first = df[(df.strategy == self.strategy) & (df.cycle == cyc)].sort_values("trial")
+            shown = np.asarray(first.selected.iloc[0], dtype=int)[:8] if len(first) else np.zeros(0, int)
         for j in range(8):
             ax = fig.add_subplot(grid[j // 4, 5 + j % 4])
             ax.axis("off")
@@ -136,14 +366,28 @@ class ALSandbox(Explorer):
         import ipywidgets as w
         from alkit.strategies import strategy_names
 
+        s = self._plan().settings
         return {"dataset": w.Dropdown(options=["digits"], value=self.dataset, description="dataset"),
                 "strategy": w.Dropdown(options=[s for s in strategy_names("classification") if s != "random"],
                                        value=self.strategy, description="strategy"),
                 "augment": w.Dropdown(options=["none", "paper"], value=self.augment, description="augment"),
                 "ssl": w.Checkbox(value=self.ssl, description="SSL (UDA)"),
-                "initial": w.IntSlider(value=self.initial, min=10, max=200, step=10, description="budget B_i",
+                "initial": w.IntSlider(value=s["initial"], min=10, max=200, step=10, description="budget B_i",
                                        continuous_update=False),
-                "step": w.IntSlider(value=self.step, min=10, max=200, step=10, description="budget B_s",
+                "step": w.IntSlider(value=s["step"], min=10, max=200, step=10, description="budget B_s",
                                     continuous_update=False),
-                "cycles": w.IntSlider(value=self.cycles, min=1, max=8, description="cycles", continuous_update=False),
+                "cycles": w.IntSlider(value=s["cycles"], min=1, max=8, description="cycles", continuous_update=False),
                 "cycle": w.IntSlider(value=self.cycle, min=0, max=8, description="show cycle", continuous_update=False)}
+
+
+def _stored_cycles(store, trial: int, cycles: int, pool_size: int) -> list[dict]:
+    """The records of ``trial``'s cycles already in ``store`` (validated), up to the first missing one."""
+    out = []
+    for c in range(cycles + 1):
+        if not store.has_cycle(trial, c):
+            break
+        saved = store.load_cycle(trial, c, pool_size=pool_size, metric="accuracy")
+        if saved is None:
+            break
+        out.append(saved[0])
+    return out
