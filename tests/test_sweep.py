@@ -28,7 +28,7 @@ SMALL = {"fixed": dict(dataset="digits", initial=20, step=20, cycles=2, epochs=2
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                       silence_logs=logging.CRITICAL) as cluster, Client(cluster) as c:
         yield c
 
@@ -256,10 +256,15 @@ def test_a_local_sweep_listens_on_loopback_only_unless_asked(tmp_path, dashboard
                                       initial=20, step=20, cycles=1, epochs=1)})
     seen, lines = [], []
 
+    def tree():
+        me = psutil.Process()
+        return _listening([me.pid] + [c.pid for c in me.children(recursive=True)])
+
+    before = set(tree())  # e.g. another test's cluster in this process: not the sweep's
+
     def log(line):  # called once the cluster is up, with the dashboard's address
         lines.append(line)
-        me = psutil.Process()
-        seen.extend(_listening([me.pid] + [c.pid for c in me.children(recursive=True)]))
+        seen.extend(x for x in tree() if x not in before)
 
     result = sweep(cells, store_root=tmp_path / "runs", workers=1, progress=False, log=log, dashboard=dashboard)
     assert len(result.frame) == 2 and not result.failures

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field, fields
 import pandas as pd
 
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
+from alkit.experiments.runner import Unit, picklable, run_units
 from alkit.experiments.settings import SETTINGS, validate
+from alkit.experiments.store import records_frame
+from alkit.paths import runs_dir
+from alkit.protocol.loop import check_budget
+from alkit.strategies import check_strategy, default_strategies, get_strategy
 
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
@@ -109,8 +114,6 @@ class Experiment:
             out["initial"], out["step"], budget_cycles = regime_budget(self.dataset, self.regime)
             out["cycles"] = self.cycles if self.cycles is not None else budget_cycles
         if out["strategies"] is None:
-            from alkit.strategies import default_strategies
-
             polygons = kind == "segmentation" and self.labeling == "polygon"
             out["strategies"] = ("random",) if polygons else default_strategies(kind)
         out["strategies"] = tuple(out["strategies"])
@@ -180,7 +183,6 @@ class Experiment:
         the hash of its code. Settings a strategy cannot read are left out (e.g. the ensemble size
         for single-model strategies), so changing them reuses its cycles."""
         from alkit.experiments.fingerprint import data_fingerprint
-        from alkit.strategies import get_strategy
 
         kind = self.kind
         spec = get_strategy(strategy, task=kind)
@@ -244,20 +246,39 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     if exp.trials == "auto":
         return _run_auto(exp, task=task, store_root=store_root, progress=progress, with_selected=with_selected,
                          workers=workers, executor=executor, bar=bar)
-    from alkit.experiments.runner import picklable
-    from alkit.experiments.store import records_frame
-    from alkit.paths import runs_dir
-    from alkit.protocol.loop import run_grid
-    from alkit.strategies import check_strategy
+    p = plan(exp, task=task, store_root=store_root)
+    workers = workers if workers is not None else exp.workers
+    if (executor is not None or workers != 1) and not picklable(p.task):
+        executor, workers = None, 1  # a closure cannot travel: run in this process
+    per_unit = run_units(p.task, p.units, workers=workers, executor=executor, progress=progress, desc=p.desc,
+                         bar=bar)
+    return collect(p, per_unit, with_selected=with_selected)
 
+
+@dataclass
+class Plan:
+    """The units of one experiment (:func:`plan`): ``units`` in (strategy, trial) order, each with
+    its results-store key; ``task`` runs them; ``settings`` are the resolved settings; ``desc``
+    names the experiment on a progress bar."""
+
+    exp: Experiment
+    settings: dict
+    task: object
+    units: list
+    desc: str
+
+
+def plan(exp: Experiment, *, task=None, store_root=None) -> Plan:
+    """Plan ``exp``: its resolved settings, its task (built unless given) and one
+    :class:`~alkit.experiments.runner.Unit` per (strategy, trial), with its store key under
+    ``store_root`` (default :func:`alkit.paths.runs_dir`). Checks the budget against the pool
+    (``ValueError``) before anything runs. Execute the units with
+    :func:`alkit.experiments.runner.run_units` (any executor) and turn their records into a frame
+    with :func:`collect`: :func:`run` is these three calls."""
     s = exp.resolved()
     kind = exp.kind
     strategies = [check_strategy(name, task=kind) for name in s["strategies"]]
     task = task if task is not None else exp.build_task()
-    workers = workers if workers is not None else exp.workers
-    if (executor is not None or workers != 1) and not picklable(task):
-        executor, workers = None, 1  # a closure cannot travel: run in this process
-    configs = {name: exp.store_config(name, task) for name in strategies}
     if kind == "classification":
         meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])
         metric, desc = "accuracy", f"{exp.dataset}/{s['augment']}{'/' + s['ssl'] if s['ssl'] else ''}"
@@ -268,12 +289,19 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
             _check_polygon_run(s, task)
             meta.update(labeling="polygon", polygon_strategy=s["polygon_strategy"])
             desc = f"{exp.dataset} (clicks, {s['polygon_strategy']} polygons)"
-    records = run_grid(task, strategies, trials=s["trials"], initial=s["initial"], step=s["step"],
-                       cycles=s["cycles"], seed=s["seed"],
-                       store_root=store_root if store_root is not None else runs_dir(),
-                       store_config_for=configs.get, meta=meta, metric=metric, desc=desc, progress=progress,
-                       workers=workers, executor=executor, bar=bar)
-    df = records_frame(records, with_selected=with_selected)
+    check_budget(task, s["initial"], s["step"], s["cycles"])
+    root = str(store_root if store_root is not None else runs_dir())
+    units = [Unit(strategy=name, trial=t, initial=s["initial"], step=s["step"], cycles=s["cycles"], seed=s["seed"],
+                  metric=metric, store_root=root, store_config=exp.store_config(name, task), meta=dict(meta))
+             for name in strategies for t in range(s["trials"])]
+    return Plan(exp=exp, settings=s, task=task, units=units, desc=desc)
+
+
+def collect(p: Plan, per_unit: list[list[dict]], *, with_selected: bool = False) -> pd.DataFrame:
+    """The frame of :func:`run` from the records of each unit of ``p`` (in the order of
+    ``p.units``): budgets in clicks and polygon-level names for segmentation."""
+    s, kind = p.settings, p.exp.kind
+    df = records_frame([rec for recs in per_unit for rec in recs], with_selected=with_selected)
     if kind == "segmentation" and s["labeling"] == "polygon":
         from alkit.tasks.polygon_segmentation import polygon_run_name
 

@@ -242,7 +242,7 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
                 return [run_unit(task, u, sink) for u in units]
         # Units whose every cycle is already stored are loaded here (validated like any cached
         # cycle); only the others go to worker processes, and no pool starts when none is left.
-        done = [i for i, u in enumerate(units) if _finished(u)]
+        done = [i for i, u in enumerate(units) if finished(u)]
         out: list = [None] * len(units)
         for i in done:
             out[i] = run_unit(task, units[i], sink)
@@ -256,7 +256,7 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
             bar.close()
 
 
-def _finished(unit: Unit) -> bool:
+def finished(unit: Unit) -> bool:
     """Whether the store holds a file for every cycle of ``unit``."""
     if unit.store_config is None:
         return False
@@ -381,5 +381,5 @@ def _stop_workers(executor) -> None:
         thread.join(timeout=30)
 
 
-__all__ = ["Unit", "run_unit", "run_units", "default_workers", "threads_per_worker",
+__all__ = ["Unit", "run_unit", "run_units", "finished", "default_workers", "threads_per_worker",
            "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]

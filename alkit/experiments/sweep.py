@@ -17,9 +17,10 @@ not: the sweep sets the first, the data must be present before it starts). Every
 (:func:`load_grid`) before anything runs; a bad one is one :class:`~alkit.checks.UsageError` line
 naming the key.
 
-The cells of work are the (strategy, trial) units of every experiment, exactly those
-:func:`alkit.experiments.config.run` would run (the sweep asks ``run`` for them, so the store keys,
-records and budget checks are the same code). This process loads the data and builds each
+The sweep is ``run``'s plan / execute / collect with another executor: every experiment is planned
+by :func:`alkit.experiments.config.plan` (the same units, store keys and budget checks as
+``alkit.run``), the units are executed on Dask, and the records are collected by
+:func:`alkit.experiments.config.collect`. This process loads the data and builds each
 experiment's task (on the CPU) once; the task goes to the workers as plain-pickle bytes, with the
 user strategies it carries, and each unit runs :func:`alkit.experiments.runner.run_unit` on it
 (:func:`run_cell`), writing every finished cycle to the per-cycle results store. Every worker thus
@@ -32,9 +33,9 @@ scheduler's ``distributed.scheduler.allowed-failures``, 3 by default); the unit 
 last stored cycle, so nothing finished is recomputed. A unit that raises is reported in one line
 with its settings and the rest of the grid goes on (:attr:`SweepResult.failures`).
 
-The records are then loaded from the store, one experiment after the other, through the same
-``run`` call as a sequential run, so ``results.csv`` equals running the experiments one by one
-(:func:`results_frame` adds each experiment's settings as columns).
+The records are then loaded from the store (:func:`alkit.protocol.loop.load_stored`, the loop's
+own validated loading) and collected as ``run`` collects them, so ``results.csv`` equals running
+the experiments one by one (:func:`results_frame` adds each experiment's settings as columns).
 """
 
 from __future__ import annotations
@@ -42,21 +43,24 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import pickle
 import shlex
 import sys
 import time
 import uuid
 import warnings
-from concurrent.futures import Future
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from alkit import checks as C
+from alkit.experiments.config import collect, plan
+from alkit.experiments.runner import finished
 from alkit.experiments.settings import SETTINGS, SettingError, validate
+from alkit.experiments.store import RunStore
+from alkit.paths import data_root as resolve_data_root, runs_dir
+from alkit.protocol.loop import load_stored
 
 # Settings a grid may not hold, and why (the others: alkit.experiments.settings.SETTINGS).
 NOT_IN_GRID = {
@@ -280,51 +284,11 @@ def slurm_options(text: str) -> dict:
 # -- running ----------------------------------------------------------------------------------------------
 
 
-class _Planned(Exception):
-    """Raised through :func:`alkit.experiments.config.run` once it has submitted its units."""
-
-
-class _Collect:
-    """A ``submit``-style executor that records the units ``run`` would compute, then stops it."""
-
-    def __init__(self):
-        self.units = []
-
-    def submit(self, fn, task_bytes, unit, ticks=None, threads=None):
-        self.units.append(unit)
-        f: Future = Future()
-        f.set_exception(_Planned())
-        return f
-
-
-class _LoadStored:
-    """A ``submit``-style executor whose units return the cycles the store holds (nothing runs)."""
-
-    def __init__(self, pool_size: int, may_be_partial):
-        self.pool_size, self.may_be_partial = pool_size, may_be_partial
-
-    def submit(self, fn, task_bytes, unit, ticks=None, threads=None):
-        f: Future = Future()
-        if not self.may_be_partial(unit):
-            f.set_exception(RuntimeError(f"internal error: unit {unit.strategy} trial {unit.trial} was neither "
-                                         "computed nor reported as failed"))
-            return f
-        f.set_result(stored_records(unit, self.pool_size))
-        return f
-
-
 def stored_records(unit, pool_size: int) -> list[dict]:
-    """The records of ``unit``'s consecutive stored cycles (validated like any cached cycle)."""
-    from alkit.experiments.store import RunStore
-
+    """The records of ``unit``'s consecutive stored cycles (validated like any cached cycle, by the
+    loop's own :func:`alkit.protocol.loop.load_stored`)."""
     store = RunStore(unit.store_root, unit.store_config)
-    out = []
-    for c in range(unit.cycles + 1):
-        saved = store.load_cycle(unit.trial, c, pool_size=pool_size, metric=unit.metric)
-        if saved is None:
-            break
-        out.append(saved[0])
-    return out
+    return load_stored(store, unit.trial, unit.cycles, pool_size=pool_size, metric=unit.metric)[0]
 
 
 def _unit_id(unit) -> tuple:
@@ -480,14 +444,11 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
     from tqdm.auto import tqdm
 
     from alkit.engine.data import load_dataset
-    from alkit.experiments.config import run
-    from alkit.experiments.store import RunStore
-    from alkit.paths import data_root as resolve_data_root, runs_dir
 
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))  # above the bar, never inside it
     root = Path(store_root if store_root is not None else runs_dir()).expanduser().resolve()
-    # -- plan: every experiment's task (here on the CPU) and the units run() would compute
-    plans, data_cache, all_units = [], {}, {}
+    # -- plan: every experiment's task (here on the CPU) and its units, as run() plans them
+    plans, data_cache = [], {}
     for cell in cells:
         data_root = str(resolve_data_root(cell.settings.get("data_root")).resolve())
         exp = cell.experiment(data_root=data_root, device="cpu")
@@ -496,26 +457,19 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
             key = (exp.dataset, data_root, json.dumps(options, sort_keys=True, default=str))
             if key not in data_cache:
                 data_cache[key] = load_dataset(exp.dataset, data_root, False, **options)
-            task = exp.build_task(data=data_cache[key])
-            collect = _Collect()
-            try:
-                run(exp, task=task, store_root=root, progress=False, executor=collect)
-            except _Planned:
-                pass
+            p = plan(exp, task=exp.build_task(data=data_cache[key]), store_root=root)
+            pickle.dumps(p.task)  # it must travel to the workers
         except (ValueError, FileNotFoundError, NotADirectoryError, KeyError, pickle.PicklingError) as e:
             raise ValueError(f"grid experiment {cell.label}: {_one_line(e)}") from None
-        s = exp.resolved()
-        for name in s["strategies"]:
-            cfg = exp.store_config(name, task)
-            for t in range(s["trials"]):
-                all_units[(json.dumps(cfg, sort_keys=True, default=str), t, s["cycles"])] = s["cycles"] + 1
-        worker_settings = dict(cell.settings, data_root=data_root)
-        plans.append((cell, exp, task, collect.units, worker_settings))
+        plans.append((cell, p, dict(cell.settings, data_root=data_root)))
+    all_units = {_unit_id(u): u.cycles + 1 for _, p, _ in plans for u in p.units}
 
-    pending: dict = {}  # unit id -> (unit, cell, plan index)
-    for i, (cell, _, _, units, _) in enumerate(plans):
-        for u in units:
-            pending.setdefault(_unit_id(u), (u, cell, i))
+    pending: dict = {}  # unit id -> (unit, cell, plan index): the units whose cycles are not all stored
+    for i, (cell, p, _) in enumerate(plans):
+        pool_size = len(p.task.pool_costs())
+        for u in p.units:  # cheap test first; stored cycles are validated (a damaged one is run again)
+            if not finished(u) or len(stored_records(u, pool_size)) < u.cycles + 1:
+                pending.setdefault(_unit_id(u), (u, cell, i))
     result = SweepResult(frame=pd.DataFrame(), computed=len(pending), stored=len(all_units) - len(pending))
     failed: dict = {}
 
@@ -532,7 +486,8 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
             token = uuid.uuid4().hex[:8]
             payloads, futures = {}, {}
             for uid, (u, cell, i) in pending.items():
-                _, _, task, _, worker_settings = plans[i]
+                _, p, worker_settings = plans[i]
+                task = p.task
                 if i not in payloads:
                     with warnings.catch_warnings():  # "large object in task graph": held once, on purpose
                         warnings.simplefilter("ignore", UserWarning)
@@ -588,17 +543,15 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
                     time.sleep(POLL_S)
             del payloads, futures, waiting
 
-    # -- gather: the same run() as a sequential run, loading from the store
-    failed_ids = set(failed)
+    # -- collect: every unit's stored cycles, into run()'s frame (a failed unit: what it stored)
     frames = []
-    for cell, exp, task, _, _ in plans:
-        loader = _LoadStored(len(task.pool_costs()), lambda u: _unit_id(u) in failed_ids)
-        s = exp.resolved()
-        if not any(RunStore(str(root), exp.store_config(n, task)).has_cycle(t, 0)
-                   for n in s["strategies"] for t in range(s["trials"])):
+    for _, p, _ in plans:
+        pool_size = len(p.task.pool_costs())
+        per_unit = [stored_records(u, pool_size) for u in p.units]
+        if not any(per_unit):
             continue  # nothing of this experiment got stored (all its units failed at once)
-        df = run(exp, task=task, store_root=root, progress=False, with_selected=True, executor=loader)
-        frames.append(results_frame(exp, df, task))
+        df = collect(p, per_unit, with_selected=True)
+        frames.append(results_frame(p.exp, df, p.task))
     result.frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return result
 

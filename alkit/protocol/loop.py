@@ -10,12 +10,24 @@ point per cycle (the initial one included), strategies that see only what the le
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from alkit.protocol import pool as pool_ops
-from alkit.experiments.store import RunStore
-from alkit.tasks.base import Task  # noqa: F401  (the contract a task fulfils)
+
+if TYPE_CHECKING:  # the contract a task fulfils (alkit.tasks sits above the protocol: types only)
+    from alkit.tasks.base import Task
+
+
+class CycleStore(Protocol):
+    """What the loop needs of a results store (:class:`alkit.experiments.store.RunStore` is one):
+    a validated finished cycle, or None; and saving one."""
+
+    def load_cycle(self, trial: int, cycle: int, *, pool_size: int | None = None,
+                   metric: str | None = None) -> tuple | None: ...
+
+    def save_cycle(self, trial: int, cycle: int, record: dict, labelled_at, queried) -> None: ...
 
 
 def cycle_seed(seed: int, trial: int, cycle: int, salt: int = 0) -> int:
@@ -36,8 +48,28 @@ def check_budget(task: "Task", initial: float, step: float, cycles: int) -> None
         )
 
 
+def load_stored(store: CycleStore | None, trial: int, cycles: int, *, pool_size: int, metric: str | None = None,
+                on_cycle=None) -> tuple[list[dict], np.ndarray | None, np.ndarray | None]:
+    """The consecutive finished cycles of one trial in ``store`` (each validated; the first
+    missing or damaged one ends them): ``(records, labelled_at, queried)`` of the last one
+    (``None, None`` when there is none). ``on_cycle(record)`` is called for each."""
+    records: list[dict] = []
+    labelled_at = pending = None
+    if store is None:
+        return records, labelled_at, pending
+    for c in range(cycles + 1):
+        saved = store.load_cycle(trial, c, pool_size=pool_size, metric=metric)
+        if saved is None:
+            break
+        records.append(saved[0])
+        labelled_at, pending = saved[1], saved[2]
+        if on_cycle:
+            on_cycle(saved[0])
+    return records, labelled_at, pending
+
+
 def run_trial(task: "Task", strategy: str, *, initial: float, step: float, cycles: int, trial: int,
-              seed: int = 0, store: RunStore | None = None, meta: dict | None = None,
+              seed: int = 0, store: CycleStore | None = None, meta: dict | None = None,
               metric: str | None = None, on_cycle=None) -> list[dict]:
     """Run (or resume) one trial of pool-based AL and return one record per cycle.
 
@@ -52,21 +84,11 @@ def run_trial(task: "Task", strategy: str, *, initial: float, step: float, cycle
     """
     check_budget(task, initial, step, cycles)
     costs = np.asarray(task.pool_costs(), dtype=np.float64)
-    labelled_at = pool_ops.new_state(len(costs))
-    records: list[dict] = []
-    start = 0
-    pending = None  # items labelled for the next cycle, in the order they were picked
-    if store is not None:
-        for c in range(cycles + 1):
-            saved = store.load_cycle(trial, c, pool_size=len(costs), metric=metric)
-            if saved is None:
-                break
-            records.append(saved[0])
-            labelled_at, pending = saved[1], saved[2]
-            start = c + 1
-            if on_cycle:
-                on_cycle(saved[0])
+    records, labelled_at, pending = load_stored(store, trial, cycles, pool_size=len(costs), metric=metric,
+                                                on_cycle=on_cycle)
+    start = len(records)
     if start == 0:
+        labelled_at = pool_ops.new_state(len(costs))
         rng = np.random.default_rng(cycle_seed(seed, trial, 0, salt=1))
         pending = pool_ops.take_within_budget(task.initial_order(rng), costs, initial)
         pool_ops.mark_labelled(labelled_at, pending, 0)
@@ -95,26 +117,3 @@ def run_trial(task: "Task", strategy: str, *, initial: float, step: float, cycle
         if on_cycle:
             on_cycle(record)
     return records
-
-
-def run_grid(task: "Task", strategies, *, trials: int, initial: float, step: float, cycles: int, seed: int,
-             store_root, store_config_for, meta: dict, metric: str, desc: str, progress: bool = True,
-             workers: int | None = None, executor=None, bar=None) -> list[dict]:
-    """Every strategy x trial through :func:`run_trial`, as independent units run by
-    :func:`alkit.experiments.runner.run_units` (parallel worker processes, one per core by default), with one
-    tqdm bar counting cycles.
-
-    ``store_config_for(strategy)`` gives the results-store config of a strategy (None: no store)
-    under ``store_root``; ``metric`` is the record field shown on the bar. Returns all records in
-    (strategy, trial, cycle) order, whatever order the units finished in.
-    """
-    from alkit.experiments.runner import Unit, run_units
-
-    check_budget(task, initial, step, cycles)
-    root = None if store_root is None else str(store_root)
-    units = [Unit(strategy=s, trial=t, initial=initial, step=step, cycles=cycles, seed=seed, metric=metric,
-                  store_root=root, store_config=store_config_for(s), meta=dict(meta))
-             for s in strategies for t in range(trials)]
-    per_unit = run_units(task, units, workers=workers, executor=executor, progress=progress, desc=desc,
-                         bar=bar)
-    return [rec for recs in per_unit for rec in recs]
