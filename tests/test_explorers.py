@@ -335,3 +335,24 @@ def test_sandbox_defaults_read_notebook_00s_runs():
     task = box.experiment().build_task(data=load_dataset("digits"))
     for strategy in ("entropy", "random"):
         assert notebook.store_config(strategy, task) == box.experiment().store_config(strategy, task), strategy
+
+
+def test_sandbox_runs_a_notebook_cell_strategy_in_this_process(tmp_path):
+    """A strategy defined in a notebook cell (here: a local function) cannot travel to a worker
+    process: the sandbox then runs in a thread of this process, as alkit.run does."""
+    import alkit
+    from alkit.strategies import unregister_strategy
+
+    @alkit.register_strategy("cell-margin", needs={"probs"})
+    def cell_margin(inputs):
+        p = np.sort(inputs.probs, 1)
+        return p[:, -2] - p[:, -1]
+
+    box = ALSandbox(strategy="cell-margin", trials=1, workers=1, store_root=tmp_path, **TINY)
+    try:
+        df = box.results(timeout=600)
+        assert box.mode == "thread"
+        assert set(df.strategy) == {"cell-margin", "random"} and len(df) == 2 * 3
+    finally:
+        box.close()
+        unregister_strategy("cell-margin")

@@ -11,6 +11,7 @@ and units the new setting no longer needs are stopped.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,8 +135,9 @@ class ALSandbox(Explorer):
         with self._lock:
             if self._runner is None:
                 workers = self.workers if self.workers is not None else default_workers(task, 1 << 20)
+                notify = weakref.WeakMethod(self._notify)  # the runner's threads must not keep the sandbox alive
                 self._runner = UnitRunner(workers=workers, mode=self.mode, executor=self.executor,
-                                          on_update=self._notify)
+                                          on_update=lambda: (notify() or (lambda: None))())
             return self._runner
 
     def _start(self) -> _Plan:
@@ -145,7 +147,15 @@ class ALSandbox(Explorer):
         from alkit.experiments.runner import threads_per_worker
         from alkit.explorers.background import Job
 
+        from alkit.experiments.runner import picklable
+
         plan = self._plan()
+        if self.mode == "process" and self.executor is None and not picklable(plan.task):
+            # e.g. a strategy defined in a notebook cell: it cannot travel to a worker process, so
+            # every run goes to a thread of this process from now on (as alkit.run does)
+            self.close()
+            self.mode = "thread"
+            plan = self._plan()
         runner = self._runner
         todo = []
         for key, unit in zip(plan.keys, plan.units):
