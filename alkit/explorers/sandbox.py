@@ -33,6 +33,7 @@ class _Plan:
     task: object
     keys: list
     units: list
+    planned: object = None  # the alkit.experiments.config.Plan (units in alkit.run's order)
     payload: bytes | None = None
     frame: object = None  # the finished results, once every unit is done
 
@@ -91,40 +92,30 @@ class ALSandbox(Explorer):
         return Experiment(**fields)
 
     def _plan(self) -> _Plan:
-        """The units of the current experiment, trial by trial (``strategy`` then Random, so the
-        first paired trial is finished first); their stored cycles are read into the runner."""
-        from alkit.experiments.runner import Unit
+        """The units of the current experiment (:func:`alkit.experiments.config.plan`: alkit.run's
+        units and store keys), trial by trial (``strategy`` then Random, so the first paired trial
+        is finished first); their stored cycles are read into the runner."""
+        from alkit.experiments.config import plan as plan_units
         from alkit.experiments.store import RunStore
-        from alkit.paths import runs_dir
-        from alkit.protocol.loop import check_budget
-        from alkit.strategies import check_strategy
 
         exp = self.experiment()
         name = repr(exp)
         with self._lock:
             if name in self._plans:
                 return self._plans[name]
-        s = exp.resolved()
-        strategies = [check_strategy(n, task=exp.kind) for n in s["strategies"]]
-        task = exp.build_task(data=self.data())
-        check_budget(task, s["initial"], s["step"], s["cycles"])
-        root = self.store_root if self.store_root is not None else runs_dir()
-        meta = dict(dataset=exp.dataset, augment=s["augment"], ssl=s["ssl"] or "none", regime=s["regime"])
-        runner = self._get_runner(task)
-        pool_size = len(task.pool_costs())
+        planned = plan_units(exp, task=exp.build_task(data=self.data()), store_root=self.store_root)
+        runner = self._get_runner(planned.task)
+        pool_size = len(planned.task.pool_costs())
+        order = sorted(range(len(planned.units)), key=lambda i: (planned.units[i].trial, i))
         keys, units = [], []
-        for trial in range(s["trials"]):
-            for strategy in strategies:
-                cfg = exp.store_config(strategy, task)
-                store = RunStore(root, cfg)
-                key = (store.dir.name, trial)
-                unit = Unit(strategy=strategy, trial=trial, initial=s["initial"], step=s["step"], cycles=s["cycles"],
-                            seed=s["seed"], metric="accuracy", store_root=str(root), store_config=cfg, meta=dict(meta))
-                if len(runner.records(key)) < unit.cycles + 1:
-                    runner.add_records(key, _stored_cycles(store, trial, unit.cycles, pool_size))
-                keys.append(key)
-                units.append(unit)
-        plan = _Plan(exp, s, task, keys, units)
+        for unit in (planned.units[i] for i in order):
+            store = RunStore(unit.store_root, unit.store_config)
+            key = (store.dir.name, unit.trial)
+            if len(runner.records(key)) < unit.cycles + 1:
+                runner.add_records(key, _stored_cycles(store, unit.trial, unit.cycles, pool_size))
+            keys.append(key)
+            units.append(unit)
+        plan = _Plan(exp, planned.settings, planned.task, keys, units, planned=planned)
         with self._lock:
             return self._plans.setdefault(name, plan)
 
@@ -240,18 +231,17 @@ class ALSandbox(Explorer):
         """The cycles finished so far (same columns as :meth:`results`; may be empty)."""
         import pandas as pd
 
-        from alkit.experiments.store import records_frame
+        from alkit.experiments.config import collect
 
         plan = self._start_once()
-        records = []
-        for strategy in dict.fromkeys(u.strategy for u in plan.units):  # run()'s order: strategy, trial, cycle
-            for key, unit in zip(plan.keys, plan.units):
-                if unit.strategy == strategy:
-                    recs = self._runner.records(key)
-                    records += [recs[c] for c in sorted(recs)]
-        if not records:
+        by_unit = dict(zip(map(id, plan.units), plan.keys))
+        per_unit = []
+        for unit in plan.planned.units:  # alkit.run's order: strategy, trial, cycle
+            recs = self._runner.records(by_unit[id(unit)])
+            per_unit.append([recs[c] for c in sorted(recs)])
+        if not any(per_unit):
             return pd.DataFrame(columns=["strategy", "trial", "cycle", "n_labelled", "accuracy", "selected"])
-        return records_frame(records, with_selected=True)
+        return collect(plan.planned, per_unit, with_selected=True)
 
     def results(self, timeout: float | None = None):
         """Every strategy x trial x cycle of the current experiment, as :func:`alkit.run` with
