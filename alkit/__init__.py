@@ -11,11 +11,14 @@ The public API (what notebooks and users import)::
 
     @alkit.register_strategy("my-score", needs={"probs"})  # a new query strategy
     def my_score(inputs): ...
-    alkit.load_strategies("my_strategies.py")              # or from a file
+    alkit.load_plugin("my_plugin.py")                      # strategies, datasets, models from a file
+    alkit.register_dataset("my-data", loader, kind="classification", recipe="digits")
+    alkit.register_model("my-net", factory)
     alkit.evaluate(["my-score"], preset="default", out="report/")   # the paper's protocol
 
 What a user may extend: strategies (:mod:`alkit.strategies`), recipes
-(:mod:`alkit.experiments.recipes`), datasets (:mod:`alkit.engine.data`). What holds the paper's
+(:mod:`alkit.experiments.recipes`), datasets (:func:`register_dataset`, :mod:`alkit.engine.data`)
+and classification networks (:func:`register_model`, :mod:`alkit.engine.models`). What holds the paper's
 protocol and is not for bending: :mod:`alkit.protocol` (pool, loop, annotator), the statistics
 (:mod:`alkit.analysis.stats`) and the results store (:mod:`alkit.experiments.store`).
 """
@@ -29,6 +32,9 @@ _API = {
     "evaluate": ("alkit.experiments.evaluate", "evaluate"),
     "register_strategy": ("alkit.strategies", "register_strategy"),
     "load_strategies": ("alkit.strategies", "load_strategies"),
+    "load_plugin": ("alkit.strategies", "load_plugin"),
+    "register_dataset": ("alkit.engine.data", "register_dataset"),
+    "register_model": ("alkit.engine.models", "register_model"),
     "stats": ("alkit.analysis.stats", None),
     "plots": ("alkit.analysis.plots", None),
 }

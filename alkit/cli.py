@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUT/results.csv. Classification: digits, cifar10, cifar100; "
                                    "segmentation (budgets in clicks): shapes, voc or a folder path.")
     r.add_argument("--dataset", metavar="NAME",
-                   help=f"digits | cifar10 | cifar100 | shapes | voc | PATH of a segmentation folder "
+                   help=f"digits | cifar10 | cifar100 | shapes | voc | PATH of a segmentation folder | a dataset "
+                        f"of a --plugin file "
                         f"(default: {d['dataset']})")
     r.add_argument("--strategies", metavar="A,B,...",
                    help="comma-separated, each once (default: random,entropy,ens-varr,coreset,ll; "
@@ -145,9 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "labelled (default: entropy)")
     r.add_argument("--runs-dir", metavar="DIR",
                    help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
-    r.add_argument("--strategy-file", action="append", metavar="PATH",
-                   help="a Python file registering strategies with alkit.register_strategy; its names then "
-                        "work in --strategies (may be repeated; default: none)")
+    _plugin_flag(r, "")
     _generated_flags(r)
     r.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
 
@@ -157,12 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "SSL-Random; write OUT/report.html, OUT/report.md and OUT/results.csv.")
     e.add_argument("--strategies", metavar="A,B,...", required=True,
                    help="classification strategies to evaluate (Random is added) (required)")
-    e.add_argument("--strategy-file", action="append", metavar="PATH",
-                   help="a Python file registering strategies (may be repeated; default: none)")
+    _plugin_flag(e, "")
     e.add_argument("--preset", metavar="NAME",
                    help="smoke (seconds, CI) | default (embedded digits, minutes) | paper (CIFAR, GPU) "
                         "(default: default)")
-    e.add_argument("--trials", metavar="N", help="trials per run, >= 3 (default: 3)")
+    e.add_argument("--trials", metavar="N|auto",
+                   help="trials per run, >= 3, or auto: add trials until the verdicts are decided, at most "
+                        "--max-trials (default: the preset's)")
+    e.add_argument("--max-trials", metavar="N", help="with --trials auto: at most this many trials, >= 3 (default: 10)")
     e.add_argument("--device", metavar="NAME", help="auto | cpu | cuda | cuda:N (default: auto)")
     e.add_argument("--workers", metavar="N", help="parallel worker processes, >= 1 (default: one per CPU core)")
     e.add_argument("--data-root", metavar="DIR", help="folder with CIFAR for --preset paper "
@@ -196,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--runs-dir", metavar="DIR",
                     help="results store, on a filesystem every worker sees (default: $ALKIT_OUTPUTS/runs, "
                          "else outputs/runs)")
-    sw.add_argument("--strategy-file", action="append", metavar="PATH",
-                    help="a Python file registering strategies, on a path every worker sees (may be repeated; "
-                         "default: none)")
+    _plugin_flag(sw, ", on a path every worker sees")
 
     rp = sub.add_parser("reproduce", help="run notebooks through papermill into outputs/")
     rp.add_argument("--preset", metavar="NAME", default=None, help="smoke | default | paper (default: default)")
@@ -225,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plugin_flag(parser, where: str) -> None:
+    """``--plugin PATH`` (alias ``--strategy-file``): a Python file registering strategies, datasets
+    and models (alkit.register_strategy / register_dataset / register_model)."""
+    parser.add_argument("--plugin", "--strategy-file", action="append", metavar="PATH", dest="plugin",
+                        help=f"a Python file registering strategies, datasets or models (alkit.register_strategy, "
+                             f"register_dataset, register_model){where}; its names then work in --strategies, "
+                             f"--dataset, --model (may be repeated; alias --strategy-file; default: none)")
+
+
 def _ignore_index_flag(parser) -> None:
     """``--ignore-index`` of every command that loads a segmentation folder (run, clicks)."""
     parser.add_argument("--ignore-index", metavar="N",
@@ -235,11 +243,11 @@ def _ignore_index_flag(parser) -> None:
 def _data_options(a, dataset: str, seg: bool) -> dict:
     """The loader options given on the command line (``--ignore-index``), checked."""
     from alkit import checks as C
-    from alkit.engine.data import SEGMENTATION_DATASETS
+    from alkit.engine.data import dataset_spec
 
     if a.ignore_index is None:
         return {}
-    if not seg or dataset in SEGMENTATION_DATASETS:
+    if not seg or dataset_spec(dataset) is not None:
         raise C.UsageError(f"--ignore-index does not apply to {dataset}: it sets the void label of a "
                            f"segmentation folder")
     n = C.integer("--ignore-index", a.ignore_index, minimum=0)
@@ -284,16 +292,15 @@ def _cuda_count() -> int:
 def dataset_kind(flag: str, name: str) -> str:
     """``"classification"`` or ``"segmentation"`` for a dataset name or folder path (checked)."""
     from alkit import checks
-    from alkit.engine.data import CLASSIFICATION_DATASETS, SEGMENTATION_DATASETS
+    from alkit.engine.data import dataset_names, dataset_spec
 
-    if name in CLASSIFICATION_DATASETS:
-        return "classification"
-    if name in SEGMENTATION_DATASETS:
-        return "segmentation"
+    spec = dataset_spec(name)
+    if spec is not None:
+        return spec.kind
     if checks.looks_like_path(name) or os.path.isdir(name):
         checks.existing_folder(flag, name)
         return "segmentation"
-    checks.choice(flag, "dataset", name, CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS, ", or a folder path")
+    checks.choice(flag, "dataset", name, dataset_names(), ", or a folder path")
     raise AssertionError  # choice() raised
 
 
@@ -316,7 +323,8 @@ def _check_outputs(label_flag: str, path, default) -> None:
 
 
 def load_strategy_files(paths) -> None:
-    """Import the user's strategy files (``--strategy-file``); a bad file is one line naming it."""
+    """Import the user's plug-in files (``--plugin``/``--strategy-file``); a bad file is one line
+    naming it."""
     from alkit import checks as C
     from alkit.strategies import StrategyFileError, load_strategies
 
@@ -324,7 +332,7 @@ def load_strategy_files(paths) -> None:
         try:
             load_strategies(path)
         except StrategyFileError as e:
-            raise C.UsageError(f"--strategy-file: {_one_line(e)}") from None
+            raise C.UsageError(f"--plugin/--strategy-file: {_one_line(e)}") from None
 
 
 def _flag(key: str) -> str:
@@ -348,7 +356,7 @@ def check_run(a) -> argparse.Namespace:
     """The ``run`` arguments checked and with defaults filled in (raises ``UsageError``)."""
     from alkit import checks as C
 
-    load_strategy_files(a.strategy_file)
+    load_strategy_files(a.plugin)
 
     dataset = a.dataset if a.dataset is not None else RUN_DEFAULTS["dataset"]
     seg = dataset_kind("--dataset", dataset) == "segmentation"
@@ -565,11 +573,14 @@ def check_evaluate(a) -> argparse.Namespace:
     from alkit.experiments.evaluate import PRESETS
     from alkit.paths import runs_dir
 
-    load_strategy_files(a.strategy_file)
+    load_strategy_files(a.plugin)
     names = _strategy_names("classification")
     strategies = tuple(C.csv_names("--strategies", a.strategies, "strategy", names, " for classification"))
     preset = C.choice("--preset", "preset", a.preset if a.preset is not None else "default", PRESETS)
-    trials = C.integer("--trials", a.trials if a.trials is not None else "3", minimum=3)
+    trials = None if a.trials is None else _setting("trials", a.trials, "classification")
+    if isinstance(trials, int) and trials < 3:
+        raise C.UsageError(f"--trials must be at least 3 (or auto) for the protocol's paired tests, got {trials}")
+    max_trials = None if a.max_trials is None else _setting("max_trials", a.max_trials, "classification")
     workers = None if a.workers is None else C.integer("--workers", a.workers, minimum=1)
     if a.workers is None:
         C.env_workers(os.environ.get("ALKIT_WORKERS"))
@@ -584,7 +595,8 @@ def check_evaluate(a) -> argparse.Namespace:
             available_datasets("paper", a.data_root)
         except FileNotFoundError as e:
             raise C.UsageError(f"--preset paper: {_one_line(e)}") from None
-    return argparse.Namespace(strategies=strategies, preset=preset, trials=trials, workers=workers, device=device,
+    return argparse.Namespace(strategies=strategies, preset=preset, trials=trials, max_trials=max_trials,
+                              workers=workers, device=device,
                               data_root=a.data_root, runs_dir=a.runs_dir, out=a.out)
 
 
@@ -596,7 +608,8 @@ def cmd_evaluate(a) -> int:
         from alkit.experiments.evaluate import evaluate
 
         result = evaluate(a.strategies, preset=a.preset, out=a.out, data_root=a.data_root, store_root=a.runs_dir,
-                          workers=a.workers, trials=a.trials, device=a.device)
+                          workers=a.workers, trials=a.trials, device=a.device,
+                          **({} if a.max_trials is None else {"max_trials": a.max_trials}))
     except KeyboardInterrupt:
         raise _Interrupted(INTERRUPTED_RUN) from None
     from pathlib import Path
@@ -620,7 +633,7 @@ def check_sweep(a) -> argparse.Namespace:
         if not a.scheduler.strip() or any(ch.isspace() for ch in a.scheduler.strip()):
             raise C.UsageError(f"--scheduler: expected an address like tcp://HOST:8786, got {a.scheduler!r}")
     workers = None if a.workers is None else C.integer("--workers", a.workers, minimum=1)
-    load_strategy_files(a.strategy_file)
+    load_strategy_files(a.plugin)
     try:
         import distributed  # noqa: F401
     except ImportError:

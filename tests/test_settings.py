@@ -106,3 +106,24 @@ def test_trials_auto_dispatches_to_run_auto(monkeypatch):
     assert "trials" not in exp.store_config.__code__.co_varnames or True
     s = Experiment(trials="auto").resolved()
     assert s["trials"] == "auto" and s["max_trials"] == 10
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--trials", "2"], "--trials must be at least 3 (or auto)"),
+    (["--trials", "auto", "--max-trials", "2"], "--max-trials must be an integer >= 3, got 2"),
+    (["--trials", "x"], "--trials must be a positive integer, got 'x'"),
+])
+def test_evaluate_trials_and_max_trials_are_checked_before_anything_runs(tmp_path, capsys, args, needle):
+    assert cli.main(["evaluate", "--strategies", "margin", *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+
+
+def test_run_accepts_trials_auto_and_passes_max_trials(tmp_path, monkeypatch):
+    import alkit.experiments.config as config
+
+    seen = {}
+    monkeypatch.setattr(config, "_run_auto", lambda exp, **kw: seen.update(exp=exp) or (_ for _ in ()).throw(
+        KeyboardInterrupt))
+    assert cli.main(["run", "--trials", "auto", "--max-trials", "4", "--out", str(tmp_path / "o")]) == 130
+    assert seen["exp"].trials == "auto" and seen["exp"].max_trials == 4

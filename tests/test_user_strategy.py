@@ -47,7 +47,8 @@ def test_evaluate_smoke_with_a_strategy_file(tmp_path, strategy_file, capsys):
                      "--preset", "smoke", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "my-margin vs Random at the last cycle" in captured.out
+    assert "smoke preset" in captured.out  # the smoke preset checks the plumbing: no verdicts (evaluate.py)
+    assert "my-margin" in set(pd.read_csv(out / "results.csv").strategy)
     md = (out / "report.md").read_text()
     assert "my-margin" in md and "Penalty matrix" in md
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 2

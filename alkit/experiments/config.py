@@ -19,7 +19,8 @@ import pandas as pd
 
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
-from alkit.experiments.settings import SETTINGS, validate
+from alkit.engine.data import dataset_spec
+from alkit.experiments.settings import SETTINGS, recipe_dataset, validate
 from alkit.experiments.store import records_frame
 from alkit.paths import runs_dir
 from alkit.protocol.loop import check_budget
@@ -95,7 +96,7 @@ class Experiment:
         validate("dataset", self.dataset)  # first: the kind of task follows from it
         kind = self.kind
         given = self._validated(kind)
-        r = recipe(kind, self.dataset, self.regime if kind == "classification" else "custom")
+        r = self.recipe(kind)
         out = {}
         for f in fields(self):
             if f.name in (SEGMENTATION_ONLY if kind == "classification" else CLASSIFICATION_ONLY):
@@ -111,7 +112,7 @@ class Experiment:
                 value = r[f.name]
             out[f.name] = value
         if kind == "classification" and self.regime != "custom" and self.initial is None:
-            out["initial"], out["step"], budget_cycles = regime_budget(self.dataset, self.regime)
+            out["initial"], out["step"], budget_cycles = regime_budget(recipe_dataset(self.dataset), self.regime)
             out["cycles"] = self.cycles if self.cycles is not None else budget_cycles
         if out["strategies"] is None:
             polygons = kind == "segmentation" and self.labeling == "polygon"
@@ -130,6 +131,18 @@ class Experiment:
         elif self.labeling != "image" or self.polygon_strategy is not None:
             raise ValueError("labeling and polygon_strategy apply only to segmentation datasets")
         return out
+
+    def recipe(self, kind: str) -> dict:
+        """The recipe this experiment's unset settings come from: its dataset's (a plug-in dataset:
+        the built-in's it names, or the paper's with its dict of settings over it; its default
+        model when it registered one)."""
+        r = recipe(kind, recipe_dataset(self.dataset), self.regime if kind == "classification" else "custom")
+        spec = dataset_spec(self.dataset)
+        if spec is not None and not spec.builtin:
+            r.update(spec.recipe if isinstance(spec.recipe, dict) else {})
+            if spec.model is not None:
+                r["model"] = spec.model
+        return r
 
     def _validated(self, kind: str) -> dict:
         """Every setting checked by :func:`alkit.experiments.settings.validate` (the checks of the

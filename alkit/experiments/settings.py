@@ -67,9 +67,9 @@ class Setting:
 
 def dataset_names() -> tuple:
     """Every registered dataset name (classification first)."""
-    from alkit.engine.data import CLASSIFICATION_DATASETS, SEGMENTATION_DATASETS
+    from alkit.engine.data import dataset_names as registered
 
-    return tuple(CLASSIFICATION_DATASETS) + tuple(SEGMENTATION_DATASETS)
+    return registered()
 
 
 def _strategies(kind, s):
@@ -92,10 +92,25 @@ def ssl_methods(kind: str) -> tuple:
 
 
 def regimes(dataset: str | None) -> tuple:
-    """``custom`` and the paper's named budget regimes of ``dataset`` (recipes.REGIMES)."""
+    """``custom`` and the paper's named budget regimes of ``dataset`` (recipes.REGIMES; a plug-in
+    dataset has those of the built-in whose recipe it takes)."""
     from alkit.experiments.recipes import REGIMES
 
+    dataset = recipe_dataset(dataset)
     return ("custom",) + tuple(sorted({r for ds, r in REGIMES if ds == dataset}))
+
+
+def recipe_dataset(dataset: str | None) -> str | None:
+    """The built-in dataset whose recipe ``dataset`` takes (itself for a built-in; the paper's
+    ``cifar10`` / ``voc`` for a plug-in that names none or gives a dict)."""
+    from alkit.engine.data import dataset_spec
+
+    spec = dataset_spec(dataset)
+    if spec is None or spec.builtin:
+        return dataset
+    if isinstance(spec.recipe, str):
+        return spec.recipe
+    return "cifar10" if spec.kind == "classification" else "voc"
 
 
 def model_names(kind: str) -> tuple:
@@ -104,9 +119,9 @@ def model_names(kind: str) -> tuple:
         from alkit.engine.models.segmentation import SEGMENTATION_MODELS
 
         return tuple(SEGMENTATION_MODELS)
-    from alkit.engine.models import MODEL_NAMES
+    from alkit.engine.models import model_names as registered
 
-    return tuple(MODEL_NAMES)
+    return registered()
 
 
 def _labelings(kind, s):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alkit.strategies import base
 from alkit.strategies.base import (NEEDS_BY_TASK, CarriesStrategies, QueryInputs, RegistryView, SegQueryInputs, StrategyFileError,
-                   StrategySpec, check_strategy, find_strategy, get_strategy, load_strategies, loaded_files,
+                   StrategySpec, check_strategy, find_strategy, get_strategy, load_plugin, load_strategies, loaded_files,
                    per_image, register_strategy, strategy_names, unregister_strategy)
 from alkit.strategies import classification as _classification  # noqa: F401  (registers the built-ins)
 from alkit.strategies import segmentation as _segmentation  # noqa: F401
@@ -44,4 +44,4 @@ def rank(name: str, inputs: QueryInputs, budget: int, rng):
 
 __all__ = ["STRATEGY_NAMES", "NEEDS", "LABELS", "NEEDS_BY_TASK", "QueryInputs", "SegQueryInputs", "StrategySpec",
            "StrategyFileError", "CarriesStrategies", "register_strategy", "unregister_strategy", "get_strategy",
-           "find_strategy", "strategy_names", "check_strategy", "default_strategies", "load_strategies", "loaded_files", "per_image", "rank"]
+           "find_strategy", "strategy_names", "check_strategy", "default_strategies", "load_strategies", "load_plugin", "loaded_files", "per_image", "rank"]

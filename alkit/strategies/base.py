@@ -113,6 +113,7 @@ class StrategySpec:
 _REGISTRY: dict[tuple[str, str], StrategySpec] = {}
 _LOADED_FILES: dict[str, str] = {}  # absolute path -> module name, in load order
 _LOADING: list[str] = []  # the file being executed by load_strategies (a stack)
+_FILE_PLUGINS: dict[str, dict] = {}  # plug-in file -> the datasets and models it registered
 
 
 def _check_task(task: str) -> str:
@@ -489,7 +490,13 @@ def load_strategies(path) -> list[str]:
     previous = {k: s for k, s in _REGISTRY.items() if s.source_file == key}
     for k in previous:
         del _REGISTRY[k]
+    engine_data, engine_models = _engine_registries()
+    for n in _FILE_PLUGINS.get(key, {}).get("datasets", ()):  # loaded again: its old datasets/models go
+        engine_data.unregister_dataset(n)
+    for n in _FILE_PLUGINS.get(key, {}).get("models", ()):
+        engine_models.unregister_model(n)
     before = set(_REGISTRY)
+    before_data, before_models = _plugin_specs(engine_data, engine_models)
     spec = importlib.util.spec_from_file_location(modname, key)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
@@ -499,6 +506,11 @@ def load_strategies(path) -> list[str]:
     except BaseException as e:
         for k in set(_REGISTRY) - before:
             del _REGISTRY[k]
+        after_data, after_models = _plugin_specs(engine_data, engine_models)
+        for n in _changed(before_data, after_data):
+            engine_data.unregister_dataset(n)
+        for n in _changed(before_models, after_models):
+            engine_models.unregister_model(n)
         _REGISTRY.update(previous)
         sys.modules.pop(modname, None)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
@@ -513,13 +525,39 @@ def load_strategies(path) -> list[str]:
     finally:
         _LOADING.pop()
     names = [s.name for k, s in _REGISTRY.items() if s.source_file == key]
-    if not names:
+    after_data, after_models = _plugin_specs(engine_data, engine_models)
+    datasets, models = _changed(before_data, after_data), _changed(before_models, after_models)
+    if not names and not datasets and not models:
         _REGISTRY.update(previous)
         sys.modules.pop(modname, None)
-        raise StrategyFileError(f"{key} registers no strategy (decorate a function with @register_strategy)")
+        raise StrategyFileError(f"{key} registers no strategy (decorate a function with @register_strategy), "
+                                f"dataset (alkit.register_dataset) or model (alkit.register_model)")
+    _FILE_PLUGINS[key] = {"datasets": datasets, "models": models}
     _LOADED_FILES.pop(key, None)
     _LOADED_FILES[key] = modname
-    return names
+    return names + datasets + models
+
+
+def _plugin_specs(engine_data, engine_models) -> tuple[dict, dict]:
+    """{name: registration} of every dataset and every model now."""
+    return ({n: engine_data.dataset_spec(n) for n in engine_data.dataset_names()},
+            {n: engine_models.model_spec(n) for n in engine_models.model_names()})
+
+
+def _changed(before: dict, after: dict) -> list:
+    """The names registered (or registered again) between two snapshots."""
+    return [n for n, spec in after.items() if before.get(n) is not spec]
+
+
+def _engine_registries():
+    """The dataset and model registries a plug-in file may add to (imported on first plug-in:
+    they import torch, which the strategy registry alone does not need)."""
+    from alkit.engine import data, models
+
+    return data, models
+
+
+load_plugin = load_strategies  # a plug-in file registers strategies, datasets and/or models
 
 
 def loaded_files() -> tuple[str, ...]:

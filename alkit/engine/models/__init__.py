@@ -1,10 +1,14 @@
 """Networks: WRN-28-2 (the paper's classifier), CIFAR ResNet-18, a small CNN for 8x8 digits, and
 the Learning-Loss module. Every classifier takes float normalised images ``[B, C, H, W]`` and has
 ``forward(x) -> logits [B, K]``, ``forward_features(x) -> (logits, embedding [B, D], taps)``,
-``tap_channels`` (channels of the taps) and ``embedding_dim`` (D).
+``tap_channels`` (channels of the taps) and ``embedding_dim`` (D). Every network is registered
+(:func:`register_model`), the built-ins as a user's plug-in would be.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 
@@ -13,32 +17,84 @@ from alkit.engine.models.resnet import CifarResNet18
 from alkit.engine.models.small_cnn import SmallCNN
 from alkit.engine.models.wrn import WideResNet, kaiming_init
 
-MODEL_NAMES = ("wrn-28-2", "resnet18", "small-cnn")
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered classifier: ``factory(num_classes, in_channels, image_size) -> nn.Module``
+    with the interface of the module docstring; ``min_image_size``: the smallest input side it
+    takes; ``builtin``: shipped with alkit."""
 
-__all__ = ["MODEL_NAMES", "build_model", "count_parameters", "LossPredictionModule", "WideResNet",
-           "CifarResNet18", "SmallCNN", "kaiming_init"]
+    name: str
+    factory: Callable
+    min_image_size: int = 4
+    builtin: bool = False
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, factory: Callable, *, min_image_size: int = 4, builtin: bool = False) -> ModelSpec:
+    """Make ``name`` a classification network every entry point knows (``--model``, a grid, an
+    ``Experiment(model=...)``, ``register_dataset(..., model=...)``). ``factory(num_classes,
+    in_channels, image_size)`` returns a freshly initialised ``nn.Module`` with ``forward(x) ->
+    logits [B, K]``, ``forward_features(x) -> (logits, embedding [B, D], taps)``, ``tap_channels``
+    and ``embedding_dim`` (the strategies read the embedding; LL reads the taps). A built-in's name
+    cannot be taken; a user's may be registered again (its plug-in file loaded again)."""
+    old = _MODELS.get(name)
+    if old is not None and old.builtin:
+        raise ValueError(f"model {name!r} is built in; register yours under another name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a model name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ValueError(f"the factory of model {name!r} must be callable, got {factory!r}")
+    spec = ModelSpec(name, factory, int(min_image_size), builtin)
+    _MODELS[name] = spec
+    return spec
+
+
+def unregister_model(name: str) -> None:
+    """Forget a user's model (a built-in stays)."""
+    spec = _MODELS.get(name)
+    if spec is not None and not spec.builtin:
+        del _MODELS[name]
+
+
+def model_spec(name: str) -> ModelSpec | None:
+    """The registration of a model name (None when unknown)."""
+    return _MODELS.get(name)
+
+
+def model_names() -> tuple:
+    """The registered classification networks, built-ins first."""
+    return tuple(_MODELS)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """A freshly (Kaiming-)initialised classifier.
+    """A freshly (Kaiming-)initialised classifier of the registry.
 
-    ``name``: "wrn-28-2" (Zagoruyko & Komodakis 2016, ~1.47M parameters, the paper's network),
+    Built in: "wrn-28-2" (Zagoruyko & Komodakis 2016, ~1.47M parameters, the paper's network),
     "resnet18" (CIFAR-style, 3x3 stem, no max-pool), "small-cnn" (for 8x8 digits).
     ``image_size``: side of the square input; all models pool globally, so it only has to be large
     enough for the down-sampling (>= 4 for small-cnn and wrn-28-2, >= 8 for resnet18).
     """
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+    spec = _MODELS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(_MODELS)}")
     if int(num_classes) < 1 or int(in_channels) < 1:
         raise ValueError(f"num_classes and in_channels must be >= 1, got {num_classes}, {in_channels}")
-    min_size = 8 if name == "resnet18" else 4
-    if int(image_size) < min_size:
-        raise ValueError(f"image_size {image_size} too small for {name} (needs >= {min_size})")
-    if name == "wrn-28-2":
-        return WideResNet(num_classes, in_channels, depth=28, widen=2)
-    if name == "resnet18":
-        return CifarResNet18(num_classes, in_channels)
-    return SmallCNN(num_classes, in_channels)
+    if int(image_size) < spec.min_image_size:
+        raise ValueError(f"image_size {image_size} too small for {name} (needs >= {spec.min_image_size})")
+    return spec.factory(num_classes, in_channels, image_size)
+
+
+register_model("wrn-28-2", lambda k, c, size: WideResNet(k, c, depth=28, widen=2), builtin=True)
+register_model("resnet18", lambda k, c, size: CifarResNet18(k, c), min_image_size=8, builtin=True)
+register_model("small-cnn", lambda k, c, size: SmallCNN(k, c), builtin=True)
+
+# The built-in names (the registry, model_names(), also holds the models of plug-ins).
+MODEL_NAMES = model_names()
+
+__all__ = ["MODEL_NAMES", "build_model", "count_parameters", "register_model", "unregister_model", "model_names", "model_spec",
+           "ModelSpec", "LossPredictionModule", "WideResNet", "CifarResNet18", "SmallCNN", "kaiming_init"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
