@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start Dask workers as SLURM jobs, e.g. \"queue=gpu cores=8 memory=32GB gpus=1 "
                          "walltime=04:00:00\" (keys: queue, account, cores, memory, processes, walltime, gpus, "
                          "extra, prologue, interface, local_directory, python; default: none)")
+    sw.add_argument("--trials", metavar="N|auto",
+                    help="trials of every experiment of the grid (overrides the grid's), or auto: add trials until "
+                         "the claims are decided, at most --max-trials (default: the grid's)")
+    sw.add_argument("--max-trials", metavar="N", help="with trials auto: at most this many trials, >= 3 (default: 10)")
     sw.add_argument("--dashboard", metavar="HOST:PORT",
                     help="serve the Dask dashboard of the cluster the sweep starts at HOST:PORT, e.g. 0.0.0.0:8787 "
                          "to let other machines open it (default: a free port on 127.0.0.1, printed at the start; "
@@ -649,6 +653,9 @@ def check_sweep(a) -> argparse.Namespace:
         slurm = S.slurm_options(a.slurm)
     dashboard = None if a.dashboard is None else _host_port("--dashboard", a.dashboard)
     cells = S.load_grid(a.grid)
+    override = {k: _setting(k, getattr(a, k), None) for k in ("trials", "max_trials") if getattr(a, k) is not None}
+    if override:  # the flags win over the grid's values, for every experiment
+        cells = [S.Cell(c.index, {**c.settings, **override}, c.label) for c in cells]
     C.writable_dir("--out", a.out)
     _check_outputs("--runs-dir", a.runs_dir, runs_dir())
     return argparse.Namespace(cells=cells, out=a.out, scheduler=a.scheduler.strip() if a.scheduler else None,
@@ -687,6 +694,7 @@ def cmd_sweep(a) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(result.frame, out / "results.csv", index=False)
     print(f"{len(a.cells)} experiments: {result.computed} units run, {result.stored} loaded from the store"
+          + (f", {result.auto} with trials auto" if result.auto else "")
           + (f", {len(result.failures)} failed (see above)" if result.failures else ""))
     print(f"wrote {out / 'results.csv'} ({len(result.frame)} rows)")
     return 1 if result.failures else 0

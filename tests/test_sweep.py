@@ -289,3 +289,21 @@ def test_dashboard_flag_checks(tmp_path, capsys):
     assert "--dashboard port must be at most 65535" in capsys.readouterr().err
     assert cli.main(base + ["--scheduler", "tcp://h:8786", "--dashboard", "127.0.0.1:1"]) == 2
     assert "--dashboard does not apply with --scheduler" in capsys.readouterr().err
+
+
+def test_sweep_with_trials_auto_adds_trials_through_run(tmp_path, capsys):
+    """``--trials auto``: the experiment runs through alkit.run's trials='auto' (rounds of units on the
+    cluster); results.csv holds every trial it ran."""
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"fixed": dict(dataset="digits", strategies=["random", "entropy"], initial=20,
+                                                  step=20, cycles=1, epochs=1, augment="none")}))
+    out = tmp_path / "out"
+    code = cli.main(["sweep", "--grid", str(grid), "--trials", "auto", "--max-trials", "5", "--workers", "2",
+                     "--out", str(out), "--runs-dir", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1 with trials auto" in captured.out
+    df = pd.read_csv(out / "results.csv")
+    n = df.groupby("strategy").trial.nunique()
+    assert set(n.index) == {"random", "entropy"} and (n >= 3).all() and (n <= 5).all()
+    assert len(df) == 2 * n.iloc[0] * 2 and df.accuracy.between(0, 1).all()

@@ -337,6 +337,7 @@ class SweepResult:
     failures: list = field(default_factory=list)
     computed: int = 0  # units submitted to the cluster
     stored: int = 0  # units that were finished before the sweep started
+    auto: int = 0  # experiments with trials: auto (run round by round through alkit.run)
     dashboard: str | None = None
 
 
@@ -448,8 +449,9 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))  # above the bar, never inside it
     root = Path(store_root if store_root is not None else runs_dir()).expanduser().resolve()
     # -- plan: every experiment's task (here on the CPU) and its units, as run() plans them
+    auto = [c for c in cells if c.settings.get("trials") == "auto"]  # trials added as the claims need
     plans, data_cache = [], {}
-    for cell in cells:
+    for cell in [c for c in cells if c not in auto]:
         data_root = str(resolve_data_root(cell.settings.get("data_root")).resolve())
         exp = cell.experiment(data_root=data_root, device="cpu")
         try:
@@ -552,8 +554,31 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
             continue  # nothing of this experiment got stored (all its units failed at once)
         df = collect(p, per_unit, with_selected=True)
         frames.append(results_frame(p.exp, df, p.task))
+    if auto:
+        result.auto = len(auto)
+        frames += _run_auto_cells(auto, root, client, scheduler, slurm, workers, dashboard, progress, log)
     result.frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return result
+
+
+def _run_auto_cells(cells, root, client, scheduler, slurm, workers, dashboard, progress, log) -> list:
+    """The ``trials: auto`` experiments, one after another: ``alkit.run`` adds their trials at the
+    planned looks (:func:`alkit.experiments.auto.run_auto`), each round's units on the cluster."""
+    from alkit.experiments.config import run
+
+    frames = []
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client, _ = stack.enter_context(_cluster(cells, 10**6, scheduler, slurm, workers, dashboard))
+        log(f"alkit: sweep: {len(cells)} experiments with trials: auto; Dask dashboard: {client.dashboard_link}")
+        executor = client.get_executor()
+        for cell in cells:
+            data_root = str(resolve_data_root(cell.settings.get("data_root")).resolve())
+            exp = cell.experiment(data_root=data_root, device="cpu")
+            task = exp.build_task()
+            df = run(exp, task=task, store_root=root, progress=progress, with_selected=True, executor=executor)
+            frames.append(results_frame(exp, df, task))
+    return frames
 
 
 __all__ = ["Cell", "parse_grid", "load_grid", "slurm_options", "sweep", "SweepResult", "results_frame",
