@@ -493,7 +493,7 @@ def cmd_run(a) -> int:
         df = run(exp, store_root=a.runs_dir, with_selected=True)
     except KeyboardInterrupt:
         raise _Interrupted(INTERRUPTED_RUN) from None
-    from alkit.experiments.store import atomic_write_csv
+    from alkit.io import atomic_write_csv
 
     out = Path(a.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -688,7 +688,7 @@ def cmd_sweep(a) -> int:
                        dashboard=a.dashboard)
     except KeyboardInterrupt:
         raise _Interrupted(INTERRUPTED_RUN) from None
-    from alkit.experiments.store import atomic_write_csv
+    from alkit.io import atomic_write_csv
 
     out = Path(a.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)

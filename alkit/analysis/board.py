@@ -39,7 +39,7 @@ def _clean(v):
 
 def write_rows(notebook: str, rows: list[dict], folder: Path | None = None) -> Path:
     """Replace ``notebook``'s verdict rows in ``<folder>/<notebook>.json`` (atomic write)."""
-    from alkit.experiments.store import atomic_write_json
+    from alkit.io import atomic_write_json
 
     path = Path(folder or verdicts_dir()) / f"{notebook}.json"
     atomic_write_json(path, [{k: _clean(v) for k, v in r.items()} for r in rows])
@@ -100,7 +100,7 @@ def write_board(folder: Path | None = None, out_dir: Path | None = None) -> tupl
     """Write ``outputs/verdicts.md`` and ``outputs/figures/verdicts.png/.pdf`` from the notebooks'
     rows; returns the Markdown path and the summary line."""
     from alkit.analysis.plots import plot_verdicts, savefig
-    from alkit.experiments.store import atomic_write_text
+    from alkit.io import atomic_write_text
 
     df = load_rows(folder)
     out_dir = Path(out_dir or outputs_dir())
@@ -121,7 +121,7 @@ def write_board(folder: Path | None = None, out_dir: Path | None = None) -> tupl
 
 def update_readme(readme: Path, folder: Path | None = None) -> None:
     """Replace the text between the board markers of ``readme`` with the generated board."""
-    from alkit.experiments.store import atomic_write_text
+    from alkit.io import atomic_write_text
 
     text = Path(readme).read_text()
     if START not in text or END not in text:

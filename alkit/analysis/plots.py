@@ -200,7 +200,7 @@ def savefig(fig, name: str, folder: str | Path | None = None) -> Path:
     Each file is rendered into a temp file in the same folder and renamed into place, so an
     interrupted save never leaves a half-written PNG/PDF under the final name.
     """
-    from alkit.experiments.store import atomic_open
+    from alkit.io import atomic_open
 
     folder = Path(folder) if folder else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)

@@ -248,7 +248,7 @@ def _table_md(t: pd.DataFrame) -> str:
 def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level: float = stats.DEFAULT_LEVEL) -> dict:
     """Write ``results.csv``, ``report.md``, ``report.html`` and ``figures/`` into ``out``
     (atomically); returns the verdict tables and the summary."""
-    from alkit.experiments.store import atomic_write_bytes, atomic_write_csv, atomic_write_text
+    from alkit.io import atomic_write_bytes, atomic_write_csv, atomic_write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

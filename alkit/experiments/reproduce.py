@@ -86,7 +86,7 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     """
     import papermill as pm
 
-    from alkit.experiments.store import clean_orphans, commit_temp, temp_path
+    from alkit.io import clean_orphans, commit_temp, temp_path
 
     nb = resolve_notebook(str(notebook)) if not Path(notebook).exists() else Path(notebook)
     params = preset_parameters(nb, preset)

@@ -66,7 +66,7 @@ def glyph_backbone(model: str = "small-cnn", cache_dir=None, recipe: dict | None
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
     state = pretrain_on_glyphs(model, recipe)
-    from alkit.experiments.store import atomic_open
+    from alkit.io import atomic_open
 
     with atomic_open(path, "wb") as f:  # parallel workers never read half a file
         torch.save(state, f)
