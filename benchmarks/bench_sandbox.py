@@ -15,6 +15,7 @@ so the load average is printed with them. ``--mode thread`` uses threads instead
 processes; ``--store DIR`` keeps the store (default: a temporary folder).
 
     python benchmarks/bench_sandbox.py [--strategy margin] [--mode process|thread] [--no-ssl]
+                                       [--min-steps N] [--epochs N]
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ def main() -> None:
     ap.add_argument("--mode", default="process", choices=["process", "thread"])
     ap.add_argument("--store", default=None, help="results store (default: an empty temporary folder)")
     ap.add_argument("--no-ssl", action="store_true", help="skip step 3")
+    ap.add_argument("--min-steps", type=int, default=None, help="override the recipe's min_steps (default: the recipe's)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (default: the recipe's)")
     args = ap.parse_args()
     from alkit.explorers import ALSandbox
 
     root = args.store or tempfile.mkdtemp(prefix="bench-sandbox-")
     t = time.perf_counter()
-    box = ALSandbox(store_root=root, mode=args.mode)
+    box = ALSandbox(store_root=root, mode=args.mode, min_steps=args.min_steps, epochs=args.epochs)
     s = box.experiment().resolved()
     print(f"defaults: {s['dataset']} {s['augment']}, {s['initial']} + {s['cycles']} x {s['step']} labels, "
           f"{s['trials']} trials, epochs {s['epochs']}, min_steps {s['min_steps']}; UDA {s['iterations']} iterations; "
