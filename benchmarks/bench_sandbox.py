@@ -82,6 +82,7 @@ def main() -> None:
     from alkit.explorers import ALSandbox
 
     root = args.store or tempfile.mkdtemp(prefix="bench-sandbox-")
+    empty = not any(os.scandir(root)) if os.path.isdir(root) else True
     t = time.perf_counter()
     box = ALSandbox(store_root=root, mode=args.mode, min_steps=args.min_steps, epochs=args.epochs)
     s = box.experiment().resolved()
@@ -93,7 +94,7 @@ def main() -> None:
     clock.t0 = t  # the first render counts the data loading and the worker start-up too
     box.status()
     box.wait()
-    show("1. first render, empty store", clock)
+    show(f"1. first render, {'empty' if empty else 'filled'} store", clock)
     print("   ", box.summary(), flush=True)
 
     clock.strategy = args.strategy

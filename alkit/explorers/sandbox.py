@@ -135,10 +135,8 @@ class ALSandbox(Explorer):
         """Make the current experiment's unfinished units the wanted ones (returns at once)."""
         import pickle
 
-        from alkit.experiments.runner import threads_per_worker
+        from alkit.experiments.runner import picklable, threads_per_worker
         from alkit.explorers.background import Job
-
-        from alkit.experiments.runner import picklable
 
         plan = self._plan()
         if self.mode == "process" and self.executor is None and not picklable(plan.task):
