@@ -20,7 +20,7 @@ import pandas as pd
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
 from alkit.engine.data import dataset_spec
-from alkit.experiments.settings import SETTINGS, recipe_dataset, validate
+from alkit.experiments.settings import SETTINGS, SSL_BY_KIND, recipe_dataset, validate  # noqa: F401
 from alkit.experiments.store import records_frame
 from alkit.paths import runs_dir
 from alkit.protocol.loop import check_budget
@@ -31,9 +31,6 @@ RUNTIME = ("data_root", "download", "device", "workers")
 # Settings that only one kind of task reads.
 CLASSIFICATION_ONLY = ("augment", "min_steps", "unlabelled_batch", "regime")
 SEGMENTATION_ONLY = ("tolerance", "threshold", "data_options", "preview", "labeling", "polygon_strategy", "ens_reduce")
-# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA, here also FixMatch;
-# Sec. 4.3: s4GAN).
-SSL_BY_KIND = {"classification": ("uda", "fixmatch"), "segmentation": ("s4gan",)}
 
 
 @dataclass

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from alkit import checks as C
 
 KINDS = ("classification", "segmentation")
+# The semi-supervised trainer of SSL-X runs, per kind of task (paper Sec. 3: UDA, here also FixMatch;
+# Sec. 4.3: s4GAN).
+SSL_BY_KIND = {"classification": ("uda", "fixmatch"), "segmentation": ("s4gan",)}
 _L = "\x00"  # the label placeholder: messages of alkit.checks are rendered once, labelled later
 
 
@@ -86,8 +89,6 @@ def _augment(kind, s):
 
 def ssl_methods(kind: str) -> tuple:
     """``none`` and the semi-supervised trainers of a kind of task (paper Sec. 3.2.3 / 4.3)."""
-    from alkit.experiments.config import SSL_BY_KIND
-
     return ("none",) + tuple(SSL_BY_KIND[kind])
 
 

@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from alkit.engine.metrics import confusion, miou_from_confusion  # noqa: F401  (re-exported)
+
 IGNORE_INDEX = 255
 
 
@@ -181,26 +183,6 @@ def annotate_many(masks, tolerance: float, *, background: int = 0, ignore_index:
         approx.append(a)
         clicks.append(k)
     return approx, np.asarray(clicks, dtype=np.int64)
-
-
-def confusion(true: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """Confusion matrix int64 ``[K, K]`` (rows = true class) over pixels not ignored in ``true``.
-    Predicted ``ignore_index`` pixels (where the truth is labelled) count as background (0)."""
-    t = np.asarray(true).ravel().astype(np.int64)
-    p = np.asarray(pred).ravel().astype(np.int64)
-    keep = t != ignore_index
-    t, p = t[keep], p[keep]
-    p = np.where(p >= num_classes, 0, p)
-    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def miou_from_confusion(cm: np.ndarray) -> float:
-    """Mean intersection-over-union over the classes that occur (true or predicted) in ``cm``."""
-    cm = np.asarray(cm, dtype=np.float64)
-    inter = np.diag(cm)
-    union = cm.sum(0) + cm.sum(1) - inter
-    present = union > 0
-    return float(np.mean(inter[present] / union[present])) if present.any() else float("nan")
 
 
 def tolerance_sweep(masks, tolerances, num_classes: int, *, background: int = 0,
