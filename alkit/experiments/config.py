@@ -19,12 +19,16 @@ import pandas as pd
 
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
-from alkit.engine.data import dataset_spec
+from alkit.engine.data import dataset_kind, dataset_spec, load_dataset
+from alkit.experiments.fingerprint import data_fingerprint
 from alkit.experiments.settings import SETTINGS, SSL_BY_KIND, recipe_dataset, validate  # noqa: F401
 from alkit.experiments.store import records_frame
 from alkit.paths import runs_dir
 from alkit.protocol.loop import check_budget
 from alkit.strategies import check_strategy, default_strategies, get_strategy
+from alkit.tasks.classification import ClassificationTask
+from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES, PolygonSegmentationTask, polygon_run_name
+from alkit.tasks.segmentation import SegmentationTask
 
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
@@ -83,8 +87,6 @@ class Experiment:
     @property
     def kind(self) -> str:
         """``"classification"`` or ``"segmentation"`` (from the dataset)."""
-        from alkit.engine.data import dataset_kind
-
         return dataset_kind(self.dataset)
 
     def resolved(self) -> dict:
@@ -161,29 +163,21 @@ class Experiment:
     def build_task(self, data=None, progress: bool = False):
         """The task this experiment runs (loads the data unless ``data`` is given; segmentation
         also annotates the pool at the resolved tolerance)."""
-        from alkit.engine.data import load_dataset
-
         s = self.resolved()
         options = s.get("data_options", {})
         data = data if data is not None else load_dataset(self.dataset, self.data_root, self.download, **options)
         if self.kind == "classification":
-            from alkit.tasks.classification import ClassificationTask
-
             return ClassificationTask(data, model=s["model"], augment=s["augment"], ssl=s["ssl"], epochs=s["epochs"],
                                       min_steps=s["min_steps"], iterations=s["iterations"],
                                       batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
                                       ensemble_size=s["ensemble_size"], device=self.device,
                                       pretrained=s.get("pretrained"))
-        from alkit.tasks.segmentation import SegmentationTask
-
         kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
                   epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                   threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
                   ens_reduce=s["ens_reduce"], ssl=s["ssl"], iterations=s["iterations"],
                   device=self.device, progress=progress)
         if s["labeling"] == "polygon":
-            from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
-
             return PolygonSegmentationTask(data, polygon_strategy=s["polygon_strategy"], **kw)
         return SegmentationTask(data, **kw)
 
@@ -192,8 +186,6 @@ class Experiment:
         that reach the task, the content fingerprint of the task's data and, for a user strategy,
         the hash of its code. Settings a strategy cannot read are left out (e.g. the ensemble size
         for single-model strategies), so changing them reuses its cycles."""
-        from alkit.experiments.fingerprint import data_fingerprint
-
         kind = self.kind
         spec = get_strategy(strategy, task=kind)
         cfg = {k: v for k, v in self.resolved().items() if k not in RUNTIME + ("strategies", "trials", "max_trials")}
@@ -313,8 +305,6 @@ def collect(p: Plan, per_unit: list[list[dict]], *, with_selected: bool = False)
     s, kind = p.settings, p.exp.kind
     df = records_frame([rec for recs in per_unit for rec in recs], with_selected=with_selected)
     if kind == "segmentation" and s["labeling"] == "polygon":
-        from alkit.tasks.polygon_segmentation import polygon_run_name
-
         # items = whole images (cycle 0) + single polygons; n_images (images with any label) comes from the task
         df = df.rename(columns={"n_labelled": "n_items", "cost": "n_clicks"})
         df["strategy"] = [polygon_run_name(name, s["polygon_strategy"]) for name in df["strategy"]]
@@ -341,8 +331,6 @@ def _run_auto(exp: Experiment, *, executor=None, progress: bool = True, **run_kw
 def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:
     """``ValueError`` for a labelling regime or polygon strategy alkit does not know, or a polygon
     strategy without polygon-level labelling."""
-    from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES
-
     if labeling not in LABELINGS:
         raise ValueError(f"unknown labeling {labeling!r}; choose from {', '.join(LABELINGS)}")
     if polygon_strategy is not None:

@@ -17,13 +17,20 @@ The in-process path sets the same thread count for the duration of the run and r
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing as mp
 import os
+import pickle
 import queue as queue_mod
+import signal
+from multiprocessing import resource_tracker
+from multiprocessing.managers import SyncManager
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-# No heavy imports (torch) at module level: a spawned worker imports this module while it unpickles
-# its start-up arguments, before its initializer has set SIGINT aside.
+# No heavy imports (torch, and alkit modules that import it) at module level: a spawned worker imports
+# this module while it unpickles its start-up arguments, before its initializer has set SIGINT
+# aside. They are imported inside the functions that need them.
 
 
 @dataclass(frozen=True)
@@ -99,8 +106,6 @@ def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None, threads: int | N
     multiprocessing's own pickler would move every torch tensor of the task into shared memory
     *in place*, which silently corrupts numpy arrays that view the same memory in the parent
     (measured: a task's label array came out scrambled). Plain pickle copies the data instead."""
-    import pickle
-
     task = pickle.loads(task_bytes)
     if threads is None:  # a worker alkit started: its initializer set the threads
         return run_unit(task, unit, ticks)
@@ -114,8 +119,6 @@ def _init_worker(threads: int) -> None:
     """Worker start-up (a fresh ``spawn`` process): its own torch thread count, and Ctrl-C left to
     the parent (a terminal sends SIGINT to the whole process group; the parent stops the workers).
     SIGINT arrives blocked (see :func:`_sigint_blocked`) and is unblocked once it is ignored."""
-    import signal
-
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -127,9 +130,6 @@ def _init_worker(threads: int) -> None:
 def _die_with_parent() -> None:
     """Linux: ask the kernel to SIGTERM this process when its parent dies (a SIGKILLed run must not
     leave workers training on; what they had finished is in the store)."""
-    import ctypes
-    import signal
-
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
@@ -146,13 +146,9 @@ def _sigint_blocked():
     ``resource_tracker.ensure_running``) *unblocks* SIGINT in the calling thread when it is done,
     which would silently undo this block for every process spawned after it (measured: about one
     Ctrl-C in twenty then printed a child's traceback or a leaked-semaphore warning)."""
-    import signal
-
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    from multiprocessing import resource_tracker
-
     resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -178,8 +174,6 @@ def cluster_executor(address: str | None):
 
 def picklable(obj) -> bool:
     """Whether ``obj`` can be sent to a worker process (a task holding a closure cannot)."""
-    import pickle
-
     try:
         pickle.dumps(obj)
     except Exception:  # noqa: BLE001 - any pickling failure means "run it here"
@@ -277,15 +271,11 @@ def process_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
     """A pool of ``workers`` fresh (``spawn``) processes with ``threads`` torch threads each, for
     callers that run several experiments on one pool (pass it as ``executor``; close it with
     ``shutdown``)."""
-    import multiprocessing as mp
-
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                initargs=(threads,))
 
 
 def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
-    import multiprocessing as mp
-
     ctx = mp.get_context("spawn")
     own = executor is None
     manager = ticks = None
@@ -293,8 +283,6 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
     futures = {}
-    import pickle
-
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     try:
         # A Ctrl-C can still raise here although SIGINT is blocked in this thread: the kernel hands
@@ -303,8 +291,6 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
         # hang the interpreter's exit, which joins its child processes).
         with _sigint_blocked():
             if own:
-                from multiprocessing.managers import SyncManager
-
                 manager = SyncManager(ctx=ctx)
                 manager.start(initializer=_die_with_parent)
                 ticks = manager.Queue()

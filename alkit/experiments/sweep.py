@@ -43,8 +43,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import pickle
 import shlex
+import signal
 import sys
 import time
 import uuid
@@ -53,10 +55,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
+import yaml
+from tqdm.auto import tqdm
 
 from alkit import checks as C
-from alkit.experiments.config import collect, plan
-from alkit.experiments.runner import finished
+from alkit.engine.data import load_dataset
+from alkit.engine.train.common import pick_device, torch_threads
+from alkit.experiments.config import RUNTIME, Experiment, collect, plan, run
+from alkit.experiments.runner import available_cores, finished, run_unit
 from alkit.experiments.settings import SETTINGS, SettingError, validate
 from alkit.experiments.store import RunStore
 from alkit.paths import data_root as resolve_data_root, runs_dir
@@ -87,8 +94,6 @@ class Cell:
     def experiment(self, **runtime):
         """The :class:`~alkit.experiments.config.Experiment` of this cell (``runtime``: data_root,
         device, workers, ...)."""
-        from alkit.experiments.config import Experiment
-
         return Experiment(**self.settings, **runtime)
 
 
@@ -200,8 +205,6 @@ def parse_grid(grid, source: str = "grid") -> list[Cell]:
 
 def load_grid(path) -> list[Cell]:
     """The cells of the grid file ``path`` (YAML), checked (see :func:`parse_grid`)."""
-    import yaml
-
     p = Path(str(path)).expanduser()
     if not p.is_file():
         raise C.UsageError(f"--grid: file not found: {path}" if not p.exists() else f"--grid: not a file: {path}")
@@ -309,10 +312,6 @@ def run_cell(task_bytes: bytes, settings: dict, unit, threads: int | None = None
     ``preferred_threads`` (else ``threads``, else the worker's share of the cores): Dask starts the
     workers, not alkit, so the thread count is set here. The cycles go to the store; returns how
     many the unit has."""
-    from alkit.engine.train.common import pick_device, torch_threads
-    from alkit.experiments.config import Experiment
-    from alkit.experiments.runner import available_cores, run_unit
-
     task = pickle.loads(task_bytes)
     device = pick_device(settings.get("device"))
     if device.type != task.device.type:
@@ -347,8 +346,6 @@ def results_frame(exp, df: pd.DataFrame, task=None) -> pd.DataFrame:
     is not a column yet and that its runs read (runtime settings, the strategy list and the
     training settings of the other kind of training left out; ``model``: the task's when the
     recipe leaves it to the dataset)."""
-    from alkit.experiments.config import RUNTIME
-
     df = df.drop(columns=[c for c in ("preview",) if c in df]).copy()
     if "selected" in df:
         df["selected"] = df["selected"].map(lambda s: " ".join(map(str, s)))
@@ -371,10 +368,6 @@ def _one_line(e: BaseException) -> str:
 
 
 def _default_local_workers(cells) -> int:
-    from alkit.experiments.runner import available_cores
-
-    import torch
-
     gpu = torch.cuda.is_available() and any(c.settings.get("device") != "cpu" for c in cells)
     return 1 if gpu else available_cores()
 
@@ -387,9 +380,7 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None, da
     workers and dashboard on 127.0.0.1, the dashboard at ``dashboard`` (``HOST:PORT``) when given,
     else on a free loopback port (:data:`LOOPBACK_DASHBOARD`). A SLURM scheduler must be reachable
     by its nodes, but its dashboard stays on loopback too unless ``dashboard`` says otherwise."""
-    import logging
-
-    from distributed import Client
+    from distributed import Client  # Dask is optional (alkit sweep checks it is installed): imported where used
 
     if scheduler is not None:
         try:
@@ -410,8 +401,6 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None, da
         return
     from distributed import LocalCluster
 
-    from alkit.experiments.runner import available_cores
-
     n = max(1, min(workers or _default_local_workers(cells), n_pending))
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
                       host="127.0.0.1", dashboard_address=dashboard or LOOPBACK_DASHBOARD,
@@ -422,8 +411,6 @@ def _cluster(cells, n_pending: int, scheduler=None, slurm=None, workers=None, da
 def dask_setup(worker) -> None:
     """Dask preload of the local cluster's workers: Ctrl-C in a terminal reaches every process of
     the group; the workers ignore it and this process stops them (one line, no traceback each)."""
-    import signal
-
     with contextlib.suppress(ValueError):  # not the main thread: nothing to change
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -442,10 +429,6 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
     larger than the pool, missing data) raise ``ValueError`` naming the experiment, before
     anything is submitted.
     """
-    from tqdm.auto import tqdm
-
-    from alkit.engine.data import load_dataset
-
     log = log or (lambda line: tqdm.write(line, file=sys.stderr))  # above the bar, never inside it
     root = Path(store_root if store_root is not None else runs_dir()).expanduser().resolve()
     # -- plan: every experiment's task (here on the CPU) and its units, as run() plans them
@@ -564,8 +547,6 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
 def _run_auto_cells(cells, root, client, scheduler, slurm, workers, dashboard, progress, log) -> list:
     """The ``trials: auto`` experiments, one after another: ``alkit.run`` adds their trials at the
     planned looks (:func:`alkit.experiments.auto.run_auto`), each round's units on the cluster."""
-    from alkit.experiments.config import run
-
     frames = []
     with contextlib.ExitStack() as stack:
         if client is None:
