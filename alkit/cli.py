@@ -85,43 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run an active-learning experiment (strategies x trials) and write "
                                    "OUT/results.csv. Classification: digits, cifar10, cifar100; "
                                    "segmentation (budgets in clicks): shapes, voc or a folder path.")
-    r.add_argument("--dataset", metavar="NAME",
-                   help=f"digits | cifar10 | cifar100 | shapes | voc | PATH of a segmentation folder | a dataset "
-                        f"of a --plugin file "
-                        f"(default: {d['dataset']})")
-    r.add_argument("--strategies", metavar="A,B,...",
-                   help="comma-separated, each once (default: random,entropy,ens-varr,coreset,ll; "
-                        "segmentation: random,entropy,ens-ent,ll)")
-    r.add_argument("--augment", metavar="NAME",
-                   help=f"classification: none | paper (also weak | strong) (default: {d['augment']})")
-    r.add_argument("--ssl", metavar="NAME",
-                   help=f"semi-supervised training (SSL-X): classification none | uda | fixmatch (paper Sec. 3.2.3), "
-                        f"segmentation none | s4gan (Sec. 4.3; enables strategy d-score) (default: {d['ssl']})")
-    r.add_argument("--regime", metavar="NAME",
-                   help="classification: high | low, the paper's budgets for the dataset; sets "
-                        "--initial/--step (not combined with them) and the cycles (--cycles may change them) "
-                        "(default: none)")
-    r.add_argument("--initial", metavar="N",
-                   help=f"initial budget B_i: images (classification, an integer) or clicks "
-                        f"(segmentation), > 0 (default: {d['initial']})")
-    r.add_argument("--step", metavar="N", help=f"budget per cycle B_s, > 0, same units (default: {d['step']})")
-    r.add_argument("--cycles", metavar="N", help=f"query cycles after the initial set, >= 1 (default: {d['cycles']})")
-    r.add_argument("--trials", metavar="N|auto",
-                   help=f"trials per strategy, >= 1, or auto: add trials until the claims are decided, at most "
-                        f"--max-trials (default: {d['trials']})")
-    r.add_argument("--epochs", metavar="N",
-                   help=f"supervised epochs per cycle, >= 1; not with --ssl (default: {d['epochs']}; "
-                        f"paper: 150)")
-    r.add_argument("--min-steps", metavar="N",
-                   help=f"classification without --ssl: at least this many optimiser steps per cycle, >= 0 "
-                        f"(default: {d['min_steps']})")
-    r.add_argument("--iterations", metavar="N",
-                   help=f"with --ssl uda|fixmatch|s4gan: SSL iterations per cycle, >= 1 (default: {d['iterations']}; "
-                        f"paper: 50000 UDA / 10000 s4GAN)")
-    r.add_argument("--model", metavar="NAME",
-                   help="classification: wrn-28-2 | resnet18 | small-cnn; segmentation: small-seg | "
-                        "deeplabv2-resnet101 | deeplabv2-resnet50 (default: by dataset)")
-    r.add_argument("--seed", metavar="N", help=f"integer >= 0 (default: {d['seed']})")
+    _generated_flags(r, d)  # every Experiment setting, from its declaration (alkit.experiments.settings)
     r.add_argument("--device", metavar="NAME",
                    help="auto | cpu | cuda | cuda:N (default: auto = cuda when present, else cpu)")
     r.add_argument("--workers", metavar="N",
@@ -130,24 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", metavar="DIR",
                    help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
     r.add_argument("--download", action="store_true", help="download a missing CIFAR/VOC dataset (needs internet)")
-    r.add_argument("--tolerance", metavar="PX",
-                   help="segmentation: the annotator's polygon tolerance in pixels, >= 0 "
-                        "(default: 2 on shapes, 10 on VOC/folders)")
     _ignore_index_flag(r)
     r.add_argument("--pretrained", metavar="NAME",
                    help="classification: none | glyphs; glyphs = start every model from the small CNN "
                         "pre-trained once on the synthetic glyph set (offline analogue of the paper's ImageNet "
                         "transfer, Sec. 3.2.5; small-cnn only) (default: none)")
-    r.add_argument("--labeling", metavar="NAME",
-                   help="segmentation: image | polygon; polygon = after the initial whole images, random images "
-                        "and single polygons in them, paper Sec. 4.4.2 (default: image)")
-    r.add_argument("--polygon-strategy", metavar="NAME",
-                   help="with --labeling polygon: entropy | random, which polygon of a random image is "
-                        "labelled (default: entropy)")
     r.add_argument("--runs-dir", metavar="DIR",
                    help="results store, reused by identical runs (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
     _plugin_flag(r, "")
-    _generated_flags(r)
     r.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
 
     e = sub.add_parser("evaluate", help="the paper's protocol (Sec. 5) for your strategies: a report card",
@@ -260,26 +214,23 @@ def _data_options(a, dataset: str, seg: bool) -> dict:
     return {"ignore_index": n}
 
 
-def _generated_flags(parser) -> None:
-    """A flag for every Experiment setting the parser has none for yet, from its declaration
-    (:data:`alkit.experiments.settings.SETTINGS`: help, kinds, bounds, choices)."""
+def _generated_flags(parser, defaults: dict) -> None:
+    """A flag for every Experiment setting with ``cli`` set, from its declaration
+    (:data:`alkit.experiments.settings.SETTINGS`: help, kinds, bounds); ``defaults``: the recipe's
+    values by name, for the help text."""
     from alkit.experiments.settings import SETTINGS, flag
 
-    have = set(parser._option_string_actions)
     for d in SETTINGS.values():
-        if not d.cli or flag(d.key) in have:
+        if not d.cli:
             continue
         where = "" if len(d.kinds) > 1 else f"{d.kinds[0]}: "
         bound = "" if d.minimum is None else f", {'>' if d.strict else '>='} {d.minimum:g}"
-        default = "the recipe's" if d.none else _DECLARED_DEFAULTS.get(d.key, "see alkit.Experiment")
+        default = d.default or defaults.get(d.key) or "the recipe's"
         parser.add_argument(flag(d.key), metavar=d.metavar, default=None,
                             help=f"{where}{d.help}{bound} (default: {default})")
 
 
-# Defaults of settings that no recipe holds, shown in the generated help (Experiment's defaults).
-_DECLARED_DEFAULTS = {"max_trials": "10", "preview": "0", "labeling": "image"}
-
-# Generated flags: checked by the declaration, passed to the Experiment when given.
+# Generated flags the checks of ``run`` pass to the Experiment as they are, when given.
 GENERATED = ("batch_size", "lr", "ensemble_size", "unlabelled_batch", "threshold", "preview", "ens_reduce",
              "max_trials")
 

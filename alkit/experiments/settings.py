@@ -63,6 +63,7 @@ class Setting:
     grid: bool = True
     cli: bool = True
     metavar: str = "N"
+    default: str | None = None  # the default as the command line's help states it (None: the recipe's)
 
 
 # -- choices, read from the registries -----------------------------------------------------------
@@ -140,42 +141,52 @@ def _polygon_strategies(kind, s):
 C_, S_ = ("classification",), ("segmentation",)
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in [
-    Setting("dataset", "str", "a dataset name or the PATH of a segmentation folder", metavar="NAME", none=False),
-    Setting("strategies", "names", "comma-separated strategies, each once", choices=_strategies, metavar="A,B,..."),
-    Setting("trials", "int", "trials per strategy, or auto (add trials until the claims are decided)", minimum=1,
-            auto=True, none=False),
-    Setting("max_trials", "int", "with --trials auto: at most this many trials per strategy", minimum=3, none=False),
-    Setting("seed", "int", "the seed of the initial sets and training", minimum=0, none=False),
-    Setting("regime", "str", "the paper's budgets for the dataset (high | low); sets initial/step, cycles default",
-            kinds=C_, choices=lambda kind, s: regimes(s.get("dataset")), none=False, metavar="NAME"),
-    Setting("initial", "float", "initial budget B_i: images (classification) or clicks (segmentation)", minimum=0,
-            strict=True),
+    Setting("dataset", "str", "a registered dataset (built in: digits | cifar10 | cifar100 | shapes | voc; a --plugin "
+            "file's) or the PATH of a segmentation folder", metavar="NAME", none=False, default="digits"),
+    Setting("strategies", "names", "comma-separated strategies, each once", choices=_strategies, metavar="A,B,...",
+            default="random,entropy,ens-varr,coreset,ll; segmentation: random,entropy,ens-ent,ll"),
+    Setting("augment", "str", "data augmentation: none | paper (also weak | strong)", kinds=C_, choices=_augment,
+            none=False, metavar="NAME", default="paper"),
+    Setting("ssl", "str", "semi-supervised training (SSL-X): none | uda | fixmatch (classification, paper Sec. "
+            "3.2.3), none | s4gan (segmentation, Sec. 4.3; enables strategy d-score)",
+            choices=lambda kind, s: ssl_methods(kind), metavar="NAME", default="none"),
+    Setting("regime", "str", "high | low, the paper's budgets for the dataset; sets --initial/--step (not combined "
+            "with them) and the cycles (--cycles may change them)", kinds=C_,
+            choices=lambda kind, s: regimes(s.get("dataset")), none=False, metavar="NAME", default="none"),
+    Setting("initial", "float", "initial budget B_i: images (classification, an integer) or clicks (segmentation)",
+            minimum=0, strict=True),
     Setting("step", "float", "budget per cycle B_s, same units", minimum=0, strict=True),
     Setting("cycles", "int", "query cycles after the initial set", minimum=1),
-    Setting("model", "str", "the network", choices=lambda kind, s: model_names(kind), metavar="NAME"),
-    Setting("epochs", "int", "supervised epochs per cycle", minimum=1),
+    Setting("trials", "int", "trials per strategy, or auto: add trials until the claims are decided, at most "
+            "--max-trials", minimum=1, auto=True, none=False, metavar="N|auto", default="3"),
+    Setting("max_trials", "int", "with --trials auto: at most this many trials per strategy", minimum=3, none=False,
+            default="10"),
+    Setting("epochs", "int", "supervised epochs per cycle; not with --ssl (paper: 150)", minimum=1),
+    Setting("min_steps", "int", "without --ssl: at least this many optimiser steps per cycle", kinds=C_, minimum=0),
+    Setting("iterations", "int", "with --ssl: SSL iterations per cycle (paper: 50000 UDA / 10000 s4GAN)", minimum=1),
+    Setting("model", "str", "a registered network (built in: wrn-28-2 | resnet18 | small-cnn; segmentation: "
+            "small-seg | deeplabv2-resnet101 | deeplabv2-resnet50; a --plugin file's)",
+            choices=lambda kind, s: model_names(kind), metavar="NAME", default="by dataset"),
+    Setting("seed", "int", "the seed of the initial sets and training", minimum=0, none=False, default="0"),
     Setting("batch_size", "int", "labelled batch size", minimum=1),
     Setting("lr", "float", "learning rate", minimum=0, strict=True, metavar="X"),
     Setting("ensemble_size", "int", "members of an ensemble strategy", minimum=1),
-    Setting("augment", "str", "data augmentation", kinds=C_, choices=_augment, none=False, metavar="NAME"),
-    Setting("ssl", "str", "semi-supervised training (SSL-X)", choices=lambda kind, s: ssl_methods(kind),
-            metavar="NAME"),
-    Setting("min_steps", "int", "at least this many optimiser steps per cycle", kinds=C_, minimum=0),
-    Setting("iterations", "int", "SSL iterations per cycle", minimum=1),
     Setting("unlabelled_batch", "int", "SSL unlabelled batch size", kinds=C_, minimum=1),
-    Setting("tolerance", "float", "the annotator's polygon tolerance in pixels", kinds=S_, minimum=0, metavar="PX"),
+    Setting("tolerance", "float", "the annotator's polygon tolerance in pixels", kinds=S_, minimum=0, metavar="PX",
+            default="2 on shapes, 10 on VOC/folders"),
     Setting("pretrained", "str", "the backbone's weights", metavar="NAME", cli=False),
     Setting("threshold", "float", "normalised-entropy threshold of Entropy / ENS-ent", kinds=S_, minimum=0,
             metavar="X"),
     Setting("data_options", "mapping", "options of the dataset loader", kinds=S_, none=False, cli=False),
     Setting("preview", "int", "validation images whose predictions every cycle stores", kinds=S_, minimum=0,
-            none=False),
-    Setting("labeling", "str", "image | polygon (paper Sec. 4.4.2)", kinds=S_, choices=_labelings, none=False,
-            metavar="NAME"),
-    Setting("polygon_strategy", "str", "with labeling polygon: which polygon of a random image",
-            kinds=S_, choices=_polygon_strategies, metavar="NAME"),
-    Setting("ens_reduce", "str", "ENS-ent: how members' predictions combine", kinds=S_,
-            choices=lambda kind, s: ("mean-entropy", "mean-prob"), metavar="NAME"),
+            none=False, default="0"),
+    Setting("labeling", "str", "image | polygon; polygon = after the initial whole images, random images and "
+            "single polygons in them, paper Sec. 4.4.2", kinds=S_, choices=_labelings, none=False, metavar="NAME",
+            default="image"),
+    Setting("polygon_strategy", "str", "with --labeling polygon: entropy | random, which polygon of a random image "
+            "is labelled", kinds=S_, choices=_polygon_strategies, metavar="NAME", default="entropy"),
+    Setting("ens_reduce", "str", "ENS-ent: how members' predictions combine: mean-entropy | mean-prob", kinds=S_,
+            choices=lambda kind, s: ("mean-entropy", "mean-prob"), metavar="NAME", default="mean-entropy"),
     Setting("data_root", "str", "folder with the datasets", runtime=True, metavar="DIR", cli=False),
     Setting("download", "bool", "download a missing dataset", runtime=True, grid=False, none=False, cli=False),
     Setting("device", "str", "auto | cpu | cuda | cuda:N", runtime=True, metavar="NAME", cli=False),
