@@ -24,6 +24,10 @@ Every argument is checked before any data is loaded or anything is trained (the 
 
 Ctrl-C at any moment (start-up included) prints one line and exits with status 130; cycles that
 finished are in the results store and are reused by the next identical ``run``.
+
+Imports sit inside the functions here, on purpose (start-up time): ``python -m alkit --help`` and
+most bad-input checks answer without importing torch, pandas or Dask (seconds on a laptop), and a
+Ctrl-C during start-up meets only the few light imports below.
 """
 
 try:  # Ctrl-C during the (few, light) start-up imports: one line, no traceback

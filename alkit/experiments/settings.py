@@ -12,6 +12,10 @@ keys, and :meth:`Experiment.resolved` validates through the same function.
 
 Adding a setting = one :class:`Setting` line here (plus the field of ``Experiment`` and the code
 that reads it).
+
+The registries (datasets, models, strategies, augmentations, recipes) are imported inside the
+functions that read them, on purpose: the command line builds its parser from these declarations
+before anything imports torch (start-up time of ``python -m alkit``).
 """
 
 from __future__ import annotations
