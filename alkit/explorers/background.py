@@ -224,14 +224,15 @@ class UnitRunner:
             return self._errors.get(key)
 
     def wait(self, keys, timeout: float | None = None, count: int | None = None) -> bool:
-        """Block until ``count`` (default: all) of ``keys`` are done or failed; False on timeout."""
+        """Block until ``count`` (default: all) of ``keys`` are done, failed or no longer wanted (a
+        later ``want`` dropped them); False on timeout."""
         import time
 
         keys = list(keys)
         need = len(keys) if count is None else min(int(count), len(keys))
         end = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while sum(self._state.get(k) in (DONE, ERROR) for k in keys) < need:
+            while sum(self._state.get(k) in (DONE, ERROR, None) for k in keys) < need:
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
                     return False

@@ -250,7 +250,8 @@ class ALSandbox(Explorer):
             return plan.frame
         if not self.wait(timeout=timeout):
             raise TimeoutError(f"sandbox: {self.status()} after {timeout} s")
-        if self.counts()["failed"]:
+        c = self.counts()
+        if c["failed"] or c["done"] < c["total"]:  # a failed run, or the setting changed meanwhile
             raise RuntimeError(f"sandbox: {self.status()}")
         plan.frame = self.partial()
         return plan.frame
