@@ -15,7 +15,7 @@ so the load average is printed with them. ``--mode thread`` uses threads instead
 processes; ``--store DIR`` keeps the store (default: a temporary folder).
 
     python benchmarks/bench_sandbox.py [--strategy margin] [--mode process|thread] [--no-ssl]
-                                       [--min-steps N] [--epochs N]
+                                       [--min-steps N] [--epochs N] [--early]
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--mode", default="process", choices=["process", "thread"])
     ap.add_argument("--store", default=None, help="results store (default: an empty temporary folder)")
     ap.add_argument("--no-ssl", action="store_true", help="skip step 3")
+    ap.add_argument("--early", action="store_true",
+                    help="step 2 as soon as step 1 stored its first cycle (a change while runs go on)")
     ap.add_argument("--min-steps", type=int, default=None, help="override the recipe's min_steps (default: the recipe's)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (default: the recipe's)")
     args = ap.parse_args()
@@ -93,9 +95,13 @@ def main() -> None:
     clock.start()
     clock.t0 = t  # the first render counts the data loading and the worker start-up too
     box.status()
-    box.wait()
+    if args.early:  # change the strategy while the first runs train: they are stopped, Random's go on
+        while "first cycle" not in clock.events:
+            time.sleep(0.05)
+    else:
+        box.wait()
     show(f"1. first render, {'empty' if empty else 'filled'} store", clock)
-    print("   ", box.summary(), flush=True)
+    print("   ", box.summary() if not args.early else box.status(), flush=True)
 
     clock.strategy = args.strategy
     clock.start()
