@@ -6,10 +6,10 @@ one torch thread (what the runner gives the small network). Two paths, interleav
 both see the same CPU load:
 
 * ``previous``: the recipe before issue 16 (64-px crops, SGD lr 0.05 with the poly schedule,
-  18 epochs per cycle as notebook 06 ran it, no step floor, no weight averaging) and the NCHW
-  layout on the CPU (``CPU_CHANNELS_LAST = False``);
-* ``new``: the current ``shapes`` recipe (:data:`alkit.experiments.recipes.SEGMENTATION`) and
-  the channels-last layout.
+  18 epochs per cycle as notebook 06 ran it, no step floor, no weight averaging), the NCHW
+  layout on the CPU (``CPU_CHANNELS_LAST = False``) and torch's per-tensor optimiser loop;
+* ``new``: the current ``shapes`` recipe (:data:`alkit.experiments.recipes.SEGMENTATION`), the
+  channels-last layout and multi-tensor (foreach) optimiser updates.
 
 Prints each unit's seconds, its training steps and final mIoU, and the ratios previous / new
 (per unit and per training step). ``--noise`` instead runs ``--trials`` trials of each strategy
@@ -64,6 +64,7 @@ def run_unit(data, path: str, spec: str, trial: int, args) -> tuple[float, int, 
 
     task, strategy = make_task(data, path, spec)
     seg_train.CPU_CHANNELS_LAST = path == "new"
+    seg_train.FOREACH = True if path == "new" else None
     steps = [0]
     original = seg_train.seg_optimizer
 

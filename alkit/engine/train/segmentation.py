@@ -4,8 +4,9 @@ The paper's recipe (DeepLab-v2): SGD, base lr 2.5e-4 (10x on the ASPP head, as i
 momentum 0.9, weight decay 5e-4, "poly" schedule lr * (1 - step/total)^0.9, batch 10, random
 horizontal flip + random scaled crop (321x321, scale 0.5-1.5), cross-entropy that skips the ignore
 index (255), 150 epochs per cycle, fresh network each cycle. The small network for the embedded
-``shapes`` data trains from scratch, so it uses a larger lr (0.05; a pretrained DeepLab needs only
-small steps, a random init needs large ones) — set per task in :mod:`alkit.tasks.segmentation`.
+``shapes`` data trains from scratch with its own measured recipe (AdamW with warm-up and a cosine
+schedule, epochs of at least 10 batches, a weight average for evaluation; see the SEGMENTATION
+part of :mod:`alkit.experiments.recipes`), passed in by :mod:`alkit.tasks.segmentation`.
 
 Augmentation is batched: one affine grid per image (scale, position, flip) and one
 ``grid_sample`` call for the whole batch; pixels outside the image become ``ignore_index`` in the
@@ -28,6 +29,8 @@ from alkit.engine.train.common import autocast, epoch_batches, learning_loss_ter
 # Channels-last memory layout on the CPU too: measured 1.1x per training step of the small network
 # (oneDNN convolutions, 1 thread; benchmarks/bench_trial_seg.py). False restores the previous path.
 CPU_CHANNELS_LAST = True
+# Multi-tensor (foreach) optimiser updates; None restores torch's choice (the previous path).
+FOREACH: bool | None = True
 
 
 def use_channels_last(device: torch.device) -> bool:
@@ -101,10 +104,12 @@ def seg_optimizer(groups, total: int, *, optimizer: str = "sgd", lr: float, mome
     ``optimizer="sgd"`` (the paper's: momentum, weight decay) or ``"adamw"`` (decoupled weight
     decay, betas (0.9, 0.999)); ``schedule="poly"`` (DeepLab: ``(1 - s/total)^poly_power``) or
     ``"cosine"``; the first ``warmup`` steps ramp the lr linearly from ``1/warmup`` of it."""
+    # foreach: one multi-tensor update per step (torch picks the per-tensor loop on the CPU; for the
+    # small network's ~40 tensors that loop was 12 % of a training step)
     if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=FOREACH)
     elif optimizer == "adamw":
-        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=FOREACH)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from sgd, adamw")
     if schedule not in ("poly", "cosine"):
