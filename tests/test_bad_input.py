@@ -412,14 +412,14 @@ def test_defaults_and_workers_reach_the_experiment(tmp_path, capsys, monkeypatch
     assert (exp.initial, exp.step, exp.cycles, exp.epochs, exp.min_steps, exp.iterations) == (None,) * 6
     r = exp.resolved()
     assert (r["dataset"], r["augment"], r["ssl"], r["initial"], r["step"], r["cycles"], r["trials"], r["epochs"],
-            r["min_steps"], r["seed"], r["regime"]) == ("digits", "paper", None, 40, 40, 4, 3, 30, 0, 0, "custom")
+            r["min_steps"], r["seed"], r["regime"]) == ("digits", "paper", None, 40, 40, 4, 3, 40, 800, 0, "custom")
     assert exp.workers == 2 and exp.strategies == ("random", "entropy", "ens-varr", "coreset", "ll")
     assert (tmp_path / "o" / "results.csv").exists()
     assert cli.main(run(tmp_path, "--regime", "low", "--strategies", "random", "--device", "cpu")) == 0
     exp = seen["exp"]
     r = exp.resolved()
     assert (r["initial"], r["step"], r["cycles"], r["regime"], exp.workers, exp.device) == (20, 20, 7, "low", None, "cpu")
-    assert (r["epochs"], r["min_steps"]) == (40, 200)  # the digits low-budget recipe
+    assert (r["epochs"], r["min_steps"]) == (40, 400)  # the digits low-budget recipe
 
 
 def test_defaults_and_workers_reach_the_segmentation_experiment(tmp_path, capsys, monkeypatch):

@@ -34,7 +34,9 @@ import torch
 # (A changed *default* whose setting is in the store key needs none either: ENS-ent's default
 # ens_reduce became "mean-entropy" (issue 8), and ens_reduce is in every ensemble strategy's key.)
 # ---------------------------------------------------------------------------------------------
-RECIPE_VERSION = 1
+# 2: train_supervised augments/normalises whole groups of epochs per call (other random draws)
+#    and the digits recipes train 400-800 steps (issue 21).
+RECIPE_VERSION = 2
 
 _CACHE_ATTR = "_alkit_fingerprint"
 

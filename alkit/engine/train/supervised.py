@@ -24,7 +24,7 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
                      augment, seed: int, batch_size: int = 64, lr: float = 0.03, momentum: float = 0.9,
                      weight_decay: float = 5e-4, lossnet: nn.Module | None = None,
                      ll_weight: float = 1.0, ll_margin: float = 1.0, ll_stop_fraction: float = 0.6,
-                     min_steps: int = 0, progress=None) -> nn.Module:
+                     min_steps: int = 0, ema: float = 0.0, progress=None) -> nn.Module:
     """Train ``model`` (already on ``data``'s device) on pool items ``labelled`` for ``epochs`` passes.
 
     ``augment``: callable uint8 ``[B, C, H, W]`` -> uint8 (see ``alkit.engine.augment``). With ``lossnet``
@@ -33,8 +33,10 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
     (the original: epoch 120 of 200). ``min_steps``: train at least this many optimiser steps
     (epochs are raised to ``ceil(min_steps / steps_per_epoch)``): a handful of labels at batch 64
     is one step per epoch, far too few for any network (the paper's shortest schedule, 150 epochs
-    over 250 labels, is 600 steps). ``progress``: optional tqdm bar advanced once per step.
-    Returns the trained model in eval mode.
+    over 250 labels, is 600 steps). ``ema``: decay of an exponential moving average of the weights
+    (parameters and BatchNorm statistics; 0 = off); the returned model holds the average (Polyak
+    averaging for evaluation, as in FixMatch / airbench; see :class:`WeightAverage`).
+    ``progress``: optional tqdm bar advanced once per step. Returns the trained model in eval mode.
     """
     device = data.device
     gen = make_generator(seed, device)
@@ -44,21 +46,16 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
     total = steps_per_epoch * epochs
     params = list(model.parameters()) + (list(lossnet.parameters()) if lossnet is not None else [])
     opt, sched = sgd_cosine(params, total, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    average = WeightAverage(model, ema) if ema > 0 else None
     model.train()
     if lossnet is not None:
         lossnet.train()
     step = 0
-    for _ in range(epochs):
-        # Augment the whole epoch up front in large chunks (a handful of batched calls instead of
-        # one per step: on a GPU the per-call kernel-launch cost dominates at batch 64).
-        order = idx[torch.randperm(len(idx), generator=gen, device=device)]
-        views = torch.cat([augment(data.train_x[c], generator=gen) for c in order.split(AUGMENT_CHUNK)])
-        labels = data.train_y[order]
-        for pos in torch.arange(len(order), device=device).split(batch_size):
-            x = normalize(views[pos], data.mean, data.std)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = labels[pos]
+    for views, labels, bounds in _epoch_chunks(data, idx, epochs, augment, gen, batch_size):
+        # ``views``: several epochs' shuffled, augmented, normalised images in one tensor; the
+        # batches are contiguous slices of it (no per-step gather, augment or normalise call).
+        for a, b in bounds:
+            x, y = views[a:b], labels[a:b]
             with autocast(device):
                 if lossnet is None:
                     loss = F.cross_entropy(model(x), y)
@@ -73,12 +70,70 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
             opt.step()
             sched.step()
             step += 1
+            if average is not None:
+                average.update(step)
             if progress is not None:
                 progress.update(1)
+    if average is not None:
+        average.copy_to(model)
     model.eval()
     if lossnet is not None:
         lossnet.eval()
     return model
+
+
+def _epoch_chunks(data: ImageDataset, idx: torch.Tensor, epochs: int, augment, gen: torch.Generator,
+                  batch_size: int):
+    """Yield ``(views, labels, bounds)`` for groups of whole epochs of at most ``AUGMENT_CHUNK``
+    images (at least one epoch): every epoch a fresh permutation of ``idx``; ``views`` float
+    ``[M, C, H, W]`` augmented and normalised (channels-last on CUDA), ``labels`` ``[M]``,
+    ``bounds`` the ``(start, stop)`` rows of each batch (an epoch's last batch may be short).
+
+    A few hundred labels are a few batches per epoch: augmenting dozens of epochs per call instead
+    of one (or one batch) removes most of the per-call cost of the batched augmentation on a CPU."""
+    n = len(idx)
+    per_group = max(1, AUGMENT_CHUNK // max(1, n))
+    device = data.device
+    for first in range(0, epochs, per_group):
+        count = min(per_group, epochs - first)
+        order = torch.cat([idx[torch.randperm(n, generator=gen, device=device)] for _ in range(count)])
+        views = torch.cat([augment(data.train_x[c], generator=gen) for c in order.split(AUGMENT_CHUNK)])
+        views = normalize(views, data.mean, data.std)
+        if device.type == "cuda":
+            views = views.contiguous(memory_format=torch.channels_last)
+        bounds = [(e * n + a, min(e * n + a + batch_size, (e + 1) * n))
+                  for e in range(count) for a in range(0, n, batch_size)]
+        yield views, data.train_y[order], bounds
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters and floating-point buffers
+    (BatchNorm running statistics), for evaluation (Polyak & Juditsky 1992; used by FixMatch and
+    airbench). ``update(step)`` after each optimiser step uses the decay
+    ``min(decay, (1 + step) / (10 + step))`` (TensorFlow's warm-up, so early steps are not frozen
+    into the average); ``copy_to(model)`` writes the average into the model."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        self.decay = float(decay)
+        self.live = [t for t in _float_state(model)]
+        self.shadow = [t.detach().clone() for t in self.live]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        d = min(self.decay, (1.0 + step) / (10.0 + step))
+        torch._foreach_lerp_(self.shadow, [t.detach() for t in self.live], 1.0 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: nn.Module) -> None:
+        for live, avg in zip(_float_state(model), self.shadow):
+            live.copy_(avg)
+
+
+def _float_state(model: nn.Module) -> list[torch.Tensor]:
+    """The model's parameters and floating-point buffers, in a fixed order."""
+    return [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
 
 
 @torch.inference_mode()
