@@ -85,7 +85,7 @@ def run_auto(exp, *, claims=None, first: int = 5, max_trials: int = DEFAULT_MAX_
     from alkit.analysis import claims as C
     from alkit.experiments.config import run
 
-    cap = getattr(exp, "max_trials", None) or max_trials
+    cap = getattr(exp, "max_trials", None) or max_trials or DEFAULT_MAX_TRIALS
     looks = look_schedule(first, cap)
     lv = look_level(stats.DEFAULT_LEVEL, len(looks))
     t0 = time.perf_counter()
