@@ -72,3 +72,60 @@ def test_unknown_names_are_clear(digits):
         ClassificationTask(digits, ssl="mixmatch")
     with pytest.raises(ValueError, match="unknown strategy"):
         small_task(digits).fit(np.arange(10), 0, "bogus")
+
+
+def test_epoch_chunks_cover_every_epoch_once_in_batches():
+    """The trainer's grouped epochs: each epoch is a permutation of the labelled set, batches are
+    contiguous slices within one epoch, and there are exactly epochs x ceil(n / batch) of them."""
+    import math
+
+    import torch
+
+    from alkit.engine.augment import build_augment
+    from alkit.engine.data import load_dataset
+    from alkit.engine.train.supervised import _epoch_chunks
+    from alkit.engine.train.common import make_generator
+
+    data = load_dataset("digits")
+    idx = torch.arange(0, 150, 3)  # 50 labels
+    epochs, bs = 7, 16
+    aug = build_augment("none", 8)
+    seen_batches, rows = 0, []
+    for views, labels, bounds in _epoch_chunks(data, idx, epochs, aug, make_generator(0, data.device), bs):
+        assert views.dtype == torch.float32 and len(views) == len(labels)
+        for a, b in bounds:
+            assert 0 < b - a <= bs and (a // len(idx)) == ((b - 1) // len(idx))  # never spans two epochs
+        seen_batches += len(bounds)
+        rows.append(labels)
+    labels = torch.cat(rows)
+    assert seen_batches == epochs * math.ceil(len(idx) / bs) and len(labels) == epochs * len(idx)
+    for e in range(epochs):  # every epoch holds each labelled item's label exactly as often as the set
+        got = torch.bincount(labels[e * len(idx):(e + 1) * len(idx)], minlength=10)
+        assert torch.equal(got, torch.bincount(data.train_y[idx], minlength=10))
+
+
+def test_weight_average_holds_the_mean_of_the_weights():
+    """WeightAverage: with a constant live weight the average converges to it; copy_to writes it;
+    a decay outside (0, 1) is refused."""
+    import pytest
+    import torch
+
+    from alkit.engine.train.supervised import WeightAverage
+
+    m = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(m, 0.5)
+    start = [t.clone() for t in avg.shadow]
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    for step in range(1, 40):
+        avg.update(step)
+    for s, t0 in zip(avg.shadow[:2], start[:2]):
+        assert torch.allclose(s, t0 + 1.0, atol=1e-6)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.zero_()
+    avg.copy_to(m)
+    assert torch.allclose(m[0].weight, start[0] + 1.0, atol=1e-6)
+    with pytest.raises(ValueError):
+        WeightAverage(m, 1.0)
