@@ -314,6 +314,29 @@ def test_live_widget_redraws_when_runs_finish(tmp_path):
     box.close()
 
 
+def test_sandbox_defaults_read_notebook_00s_runs():
+    """``make reproduce`` fills the sandbox's default store: notebook 00's experiment at its default
+    parameters has the store keys of ``ALSandbox()`` (same resolved settings, every strategy)."""
+    import ast
+    import json
+
+    from alkit.engine.data import load_dataset
+    from alkit.experiments.config import Experiment
+    from alkit.paths import REPO_ROOT
+
+    nb = json.loads((REPO_ROOT / "notebooks" / "00_quickstart.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    p = {n.target.id: ast.literal_eval(n.value) for n in ast.parse("".join(cell["source"])).body
+         if isinstance(n, ast.AnnAssign)}
+    notebook = Experiment(dataset=p["dataset"], strategies=tuple(p["strategies"]), augment=p["augment"],
+                          initial=p["initial"], step=p["step"], cycles=p["cycles"], trials=p["trials"],
+                          epochs=p["epochs"], min_steps=p["min_steps"], seed=p["seed"])
+    box = ALSandbox()
+    task = box.experiment().build_task(data=load_dataset("digits"))
+    for strategy in ("entropy", "random"):
+        assert notebook.store_config(strategy, task) == box.experiment().store_config(strategy, task), strategy
+
+
 def test_sandbox_runs_a_notebook_cell_strategy_in_this_process(tmp_path):
     """A strategy defined in a notebook cell (here: a local function) cannot travel to a worker
     process: the sandbox then runs in a thread of this process, as alkit.run does."""
