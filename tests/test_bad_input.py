@@ -419,7 +419,7 @@ def test_defaults_and_workers_reach_the_experiment(tmp_path, capsys, monkeypatch
     exp = seen["exp"]
     r = exp.resolved()
     assert (r["initial"], r["step"], r["cycles"], r["regime"], exp.workers, exp.device) == (20, 20, 7, "low", None, "cpu")
-    assert (r["epochs"], r["min_steps"]) == (40, 400)  # the digits low-budget recipe
+    assert (r["epochs"], r["min_steps"]) == (40, 800)  # the digits low-budget recipe
 
 
 def test_defaults_and_workers_reach_the_segmentation_experiment(tmp_path, capsys, monkeypatch):
