@@ -458,7 +458,7 @@ def test_help_states_every_default(capsys):
 def test_ctrl_c_at_any_moment_is_one_line(tmp_path, delay):
     env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path / "outputs"))
     proc = subprocess.Popen([sys.executable, "-m", "alkit", "run", "--strategies", "random", "--initial", "20",
-                             "--step", "20", "--cycles", "2", "--trials", "1", "--epochs", "20", "--workers", "1",
+                             "--step", "20", "--cycles", "2", "--trials", "1", "--epochs", "20", "--min-steps", "0", "--workers", "1",
                              "--out", str(tmp_path / "o")], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(delay)
@@ -512,7 +512,7 @@ def test_ctrl_c_while_the_bar_is_drawn_ends_on_its_own_line(tmp_path, where):
     marker = tmp_path / "in_cycle"
     proc = subprocess.Popen([sys.executable, "-c", _WAIT_IN_CYCLE, str(marker), where, "run", "--strategies",
                              "random", "--initial", "20", "--step", "20", "--cycles", "2", "--trials", "1",
-                             "--epochs", "1", "--workers", "1", "--out", str(tmp_path / "o")],
+                             "--epochs", "1", "--min-steps", "0", "--workers", "1", "--out", str(tmp_path / "o")],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = bytearray()
     reader = threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: os.read(proc.stderr.fileno(), 4096), b"")])

@@ -56,7 +56,7 @@ def test_query_never_sees_unlabelled_labels(digits, strategy):
 
 
 def test_experiment_deterministic_under_seed(digits, tmp_path):
-    exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=2, trials=1, epochs=3, seed=4)
+    exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=2, trials=1, epochs=3, min_steps=0, seed=4)
     a = run(exp, store_root=tmp_path / "a", progress=False, with_selected=True)
     b = run(exp, store_root=tmp_path / "b", progress=False, with_selected=True)
     assert a.drop(columns="seconds").equals(b.drop(columns="seconds"))

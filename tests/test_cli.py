@@ -49,7 +49,7 @@ def test_unknown_notebook_and_preset():
 
 
 RUN = ["run", "--dataset", "digits", "--strategies", "random,entropy", "--augment", "paper",
-       "--initial", "20", "--step", "20", "--cycles", "3", "--trials", "1", "--epochs", "8"]
+       "--initial", "20", "--step", "20", "--cycles", "3", "--trials", "1", "--epochs", "8", "--min-steps", "0"]
 
 
 def test_run_writes_results_csv(tmp_path):

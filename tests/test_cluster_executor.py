@@ -25,7 +25,7 @@ def test_no_address_means_local_workers():
 
 
 def test_run_on_a_cluster_equals_a_local_run(scheduler, tmp_path):
-    exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=1, trials=2, epochs=2, seed=1)
+    exp = Experiment(strategies=("random", "entropy"), initial=20, step=20, cycles=1, trials=2, epochs=2, min_steps=0, seed=1)
     local = run(exp, store_root=tmp_path / "local", progress=False, workers=1, with_selected=True)
     executor = cluster_executor(scheduler)
     try:

@@ -81,7 +81,7 @@ def test_the_builtins_are_registered_like_a_plugin():
 def test_plugin_dataset_and_model_through_run_in_two_workers(tmp_path, plugin, capsys):
     out = tmp_path / "o"
     code = cli.main(["run", "--plugin", str(plugin), "--dataset", "half-digits", "--strategies", "random,entropy",
-                     "--initial", "10", "--step", "10", "--cycles", "1", "--trials", "1", "--epochs", "2",
+                     "--initial", "10", "--step", "10", "--cycles", "1", "--trials", "1", "--epochs", "2", "--min-steps", "0",
                      "--workers", "2", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     df = pd.read_csv(out / "results.csv")
@@ -101,7 +101,7 @@ def test_plugin_dataset_and_model_through_sweep(tmp_path, plugin, capsys):
     pytest.importorskip("distributed")
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"fixed": dict(dataset="half-digits", strategies=["random"], trials=1, initial=10,
-                                                  step=10, cycles=1, epochs=2, model="tiny-net"),
+                                                  step=10, cycles=1, epochs=2, min_steps=0, model="tiny-net"),
                                     "axes": dict(augment=["none", "paper"])}))
     out = tmp_path / "out"
     code = cli.main(["sweep", "--grid", str(grid), "--plugin", str(plugin), "--out", str(out), "--workers", "1",

@@ -337,7 +337,7 @@ def test_user_strategies_run_in_spawn_workers(tmp_path, monkeypatch):
     pids.mkdir()
     monkeypatch.setenv("ALKIT_TEST_PIDS", str(pids))
     exp = Experiment(strategies=("file-least-conf", "module-least-conf", "margin", "random"), initial=20, step=20,
-                     cycles=1, trials=1, epochs=1, seed=2)
+                     cycles=1, trials=1, epochs=1, min_steps=0, seed=2)
     
     task = exp.build_task()
     assert picklable(task)
@@ -380,7 +380,7 @@ def test_notebook_strategy_keeps_the_run_in_process(tmp_path, monkeypatch):
     notebook_strategy.__module__, notebook_strategy.__qualname__ = "__main__", "notebook_strategy"
     fake_main.notebook_strategy = notebook_strategy
     S.register_strategy("cell-strategy", needs={"probs"})(notebook_strategy)
-    exp = Experiment(strategies=("cell-strategy",), initial=20, step=20, cycles=1, trials=1, epochs=1)
+    exp = Experiment(strategies=("cell-strategy",), initial=20, step=20, cycles=1, trials=1, epochs=1, min_steps=0)
     task = exp.build_task()
     assert not picklable(task)
     with pytest.raises(pickle.PicklingError, match="defined interactively.*load_strategies"):

@@ -11,7 +11,7 @@ import torch
 from alkit.experiments.config import Experiment, run
 from alkit.experiments.runner import InlineExecutor, Unit, default_workers, run_units, threads_per_worker
 
-EXP = dict(strategies=("random", "entropy", "ens-varr"), initial=20, step=20, cycles=2, trials=2, epochs=2,
+EXP = dict(strategies=("random", "entropy", "ens-varr"), initial=20, step=20, cycles=2, trials=2, epochs=2, min_steps=0,
            ensemble_size=2, seed=3)
 
 
@@ -116,7 +116,7 @@ def test_swapped_data_under_one_store_recomputes(tmp_path):
     first run is reused; the first data again: everything is reused."""
     from alkit.engine.data import load_dataset
     
-    exp = Experiment(strategies=("random",), initial=20, step=20, cycles=1, trials=1, epochs=1, seed=0)
+    exp = Experiment(strategies=("random",), initial=20, step=20, cycles=1, trials=1, epochs=1, min_steps=0, seed=0)
     first = run(exp, store_root=tmp_path, progress=False, workers=1)
     other = load_dataset("digits")
     x = other.train_x.clone()
@@ -153,7 +153,7 @@ def test_ctrl_c_to_the_process_group_with_workers(tmp_path, delay):
 
     env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-m", "alkit", "run", "--strategies", "random,entropy", "--initial", "20",
-                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--workers", "2",
+                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--min-steps", "0", "--workers", "2",
                           "--out", str(tmp_path / "o")], cwd=Path(__file__).resolve().parents[1],
                          stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True, env=env)
     time.sleep(delay)
@@ -185,7 +185,7 @@ def test_sigkill_of_the_parent_leaves_no_worker_running(tmp_path):
 
     env = dict(os.environ, ALKIT_OUTPUTS=str(tmp_path))
     p = subprocess.Popen([sys.executable, "-m", "alkit", "run", "--strategies", "random,entropy", "--initial", "20",
-                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--workers", "2",
+                          "--step", "20", "--cycles", "3", "--trials", "2", "--epochs", "30", "--min-steps", "0", "--workers", "2",
                           "--out", str(tmp_path / "o")], cwd=Path(__file__).resolve().parents[1],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     deadline = time.time() + 120

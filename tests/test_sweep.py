@@ -20,7 +20,7 @@ from alkit import cli  # noqa: E402
 from alkit.experiments.config import run  # noqa: E402
 from alkit.experiments.sweep import load_grid, parse_grid, results_frame, slurm_options, sweep  # noqa: E402
 
-SMALL = {"fixed": dict(dataset="digits", initial=20, step=20, cycles=2, epochs=2, trials=2, seed=1),
+SMALL = {"fixed": dict(dataset="digits", initial=20, step=20, cycles=2, epochs=2, min_steps=0, trials=2, seed=1),
          "axes": dict(augment=["none", "paper"], strategies=["random", "entropy"])}
 
 
@@ -89,7 +89,7 @@ def test_grid_equals_sequential_and_rerun_writes_nothing(client, tmp_path, capsy
 
 def test_worker_killed_mid_unit_resumes_without_recomputing(client, tmp_path):
     cells = parse_grid({"fixed": dict(dataset="digits", augment="none", strategies=["random", "entropy"], trials=1,
-                                      initial=40, step=40, cycles=6, epochs=30)})
+                                      initial=40, step=40, cycles=6, epochs=30, min_steps=0)})
     root = tmp_path / "runs"
     box, lines = {}, []
     th = threading.Thread(target=lambda: box.update(r=sweep(cells, store_root=root, client=client, progress=False,
@@ -164,7 +164,7 @@ def boom_file(tmp_path):
 def test_a_failing_unit_is_one_line_and_the_grid_goes_on(client, tmp_path, boom_file, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"fixed": dict(dataset="digits", augment="none", trials=1, initial=20, step=20,
-                                                  cycles=1, epochs=2),
+                                                  cycles=1, epochs=2, min_steps=0),
                                     "axes": dict(strategies=[["random", "sweep-boom"]], seed=[0, 1])},
                                    sort_keys=False))
     out = tmp_path / "out"
@@ -253,7 +253,7 @@ def test_a_local_sweep_listens_on_loopback_only_unless_asked(tmp_path, dashboard
     import psutil
 
     cells = parse_grid({"fixed": dict(dataset="digits", augment="none", strategies=["random"], trials=1,
-                                      initial=20, step=20, cycles=1, epochs=1)})
+                                      initial=20, step=20, cycles=1, epochs=1, min_steps=0)})
     seen, lines = [], []
 
     def tree():
@@ -296,7 +296,7 @@ def test_sweep_with_trials_auto_adds_trials_through_run(tmp_path, capsys):
     cluster); results.csv holds every trial it ran."""
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump({"fixed": dict(dataset="digits", strategies=["random", "entropy"], initial=20,
-                                                  step=20, cycles=1, epochs=1, augment="none")}))
+                                                  step=20, cycles=1, epochs=1, min_steps=0, augment="none")}))
     out = tmp_path / "out"
     code = cli.main(["sweep", "--grid", str(grid), "--trials", "auto", "--max-trials", "5", "--workers", "2",
                      "--out", str(out), "--runs-dir", str(tmp_path / "runs")])

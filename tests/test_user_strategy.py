@@ -32,7 +32,7 @@ def strategy_file(tmp_path):
 def test_run_with_a_strategy_file_in_two_workers(tmp_path, strategy_file, capsys):
     out = tmp_path / "o"
     code = cli.main(["run", "--strategy-file", str(strategy_file), "--strategies", "my-margin,random",
-                     "--initial", "20", "--step", "20", "--cycles", "1", "--trials", "2", "--epochs", "2",
+                     "--initial", "20", "--step", "20", "--cycles", "1", "--trials", "2", "--epochs", "2", "--min-steps", "0",
                      "--workers", "2", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     df = pd.read_csv(out / "results.csv")

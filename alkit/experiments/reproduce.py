@@ -17,6 +17,9 @@ from alkit.paths import REPO_ROOT, outputs_dir
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PRESETS = ("smoke", "default", "paper")
+# A smoke-preset cell runs seconds; one that runs this long is stuck (a kernel that never reports a
+# cell done), and fails with papermill's timeout instead of holding CI until its hard limit.
+SMOKE_CELL_TIMEOUT_S = 900
 
 
 def list_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -104,7 +107,8 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     try:
         with _ipc_kernels() as manager:
             pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
-                                progress_bar=progress, report_mode=False, kernel_manager_class=manager)
+                                progress_bar=progress, report_mode=False, kernel_manager_class=manager,
+                                execution_timeout=SMOKE_CELL_TIMEOUT_S if preset == "smoke" else None)
     except BaseException:
         if tmp.exists():
             os.replace(tmp, failed)
