@@ -1,6 +1,6 @@
 """Is every digits recipe converged? Accuracy at 0.5x, 1x and 2x each recipe's steps.
 
-"Converged" (issue 21): doubling the SGD steps gains < 1 accuracy point (mean over seeds). For
+"Converged": doubling the SGD steps gains < 1 accuracy point (mean over seeds). For
 each recipe a user meets by default (`alkit run` without flags and the sandbox: ``digits``; the
 notebooks' regimes: ``digits-high``, ``digits-low``) and a few label counts in its range, a
 class-balanced random labelled set per seed is trained with the paper's augmentation at 0.5x, 1x

@@ -1,5 +1,5 @@
 """Learning curve on the embedded digits: supervised vs UDA vs FixMatch (vs glyph pre-training) at
-20/50/100 labels, with the default recipes (alkit.experiments.recipes, issue 12).
+20/50/100 labels, with the default recipes (alkit.experiments.recipes).
 
 Per (method, labels, seed): a class-balanced labelled set (the AL loop's initial set for that seed),
 the small CNN, and

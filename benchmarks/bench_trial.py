@@ -5,7 +5,7 @@ One unit = one trial of one strategy over the cycles the notebooks run (digits h
 each worker). Both paths train the same steps on the same budgets; they differ only in the
 supervised trainer:
 
-  previous  ``alkit.engine.train.supervised.train_supervised`` before issue 16/21 (reconstructed
+  previous  ``alkit.engine.train.supervised.train_supervised`` before the grouped-epoch change (reconstructed
             below as :func:`previous_train_supervised`): one augmentation call per epoch (a few
             batches on a few hundred labels), a gather and a normalisation per step;
   current   the trainer now in alkit: dozens of epochs augmented and normalised per call, batches

@@ -5,7 +5,7 @@ as notebook 06 runs it (pool 500, 150 validation images, B_i 600, B_s 400 clicks
 one torch thread (what the runner gives the small network). Two paths, interleaved per trial so
 both see the same CPU load:
 
-* ``previous``: the recipe before issue 16 (64-px crops, SGD lr 0.05 with the poly schedule,
+* ``previous``: the previous shapes recipe (64-px crops, SGD lr 0.05 with the poly schedule,
   18 epochs per cycle as notebook 06 ran it, no step floor, no weight averaging), the NCHW
   layout on the CPU (``CPU_CHANNELS_LAST = False``) and torch's per-tensor optimiser loop;
 * ``new``: the current ``shapes`` recipe (:data:`alkit.experiments.recipes.SEGMENTATION`), the

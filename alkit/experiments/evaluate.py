@@ -306,7 +306,7 @@ def _table_html(t: pd.DataFrame) -> str:
 
 
 def _smoke(t: pd.DataFrame) -> pd.DataFrame:
-    """The smoke preset's table: no gap, no interval, no verdict (issue: no verdict from CI-sized runs)."""
+    """The smoke preset's table: no gap, no interval, no verdict (CI-sized runs are not converged)."""
     if t.empty:
         return t
     t = t.copy()

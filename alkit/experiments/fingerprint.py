@@ -32,10 +32,10 @@ import torch
 # recomputed instead of mixing old and new numbers in one curve. Refactors that provably leave
 # every number unchanged need no bump.
 # (A changed *default* whose setting is in the store key needs none either: ENS-ent's default
-# ens_reduce became "mean-entropy" (issue 8), and ens_reduce is in every ensemble strategy's key.)
+# ens_reduce became "mean-entropy", and ens_reduce is in every ensemble strategy's key.)
 # ---------------------------------------------------------------------------------------------
 # 2: train_supervised augments/normalises whole groups of epochs per call (other random draws)
-#    and the digits recipes train 400-800 steps (issue 21).
+#    and the digits recipes train 400-800 steps.
 RECIPE_VERSION = 2
 
 _CACHE_ATTR = "_alkit_fingerprint"

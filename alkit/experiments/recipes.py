@@ -34,7 +34,7 @@ CLASSIFICATION = {
                   unlabelled_batch=320),
     # digits, no regime: a quick run (`alkit run` without flags, the sandbox, examples/grid_digits.yaml),
     # trained like the high regime. It was 30 epochs with min_steps 0, i.e. 30-90 SGD steps per
-    # cycle: at 40 + 3 x 40 labels Entropy looked 18 points worse than Random (issue 21); an
+    # cycle: at 40 + 3 x 40 labels Entropy looked 18 points worse than Random; an
     # undertrained default teaches the opposite of the paper's first lesson.
     "digits": dict(initial=40, step=40, cycles=4, epochs=40, min_steps=800, batch_size=64, lr=0.03, ensemble_size=5,
                    iterations=500, unlabelled_batch=320, ssl_lr=0.1),
@@ -47,14 +47,14 @@ CLASSIFICATION = {
     #                  Margin-Random 1.15 points;
     #   min_steps 800: Random 96.6, Entropy 98.4, Margin 98.3 %; gap sd 0.91 / 1.07 points.
     # So 400 steps was not converged (Random +1.2 points from doubling) and 800 is. The gap sd of
-    # 0.9-1.2 points (was 1.7-2.9 with the old trainer, issue 16) gives a 95 % half-width of about
+    # 0.9-1.2 points (was 1.7-2.9 with the old trainer) gives a 95 % half-width of about
     # 1.2-1.4 points with 5 trials. Weight averaging for evaluation (EMA 0.99 of weights and BN
     # statistics, `train_supervised(ema=...)`) changed nothing measurable under the cosine schedule
     # (3 seeds, 40/100/200 labels, 200-1600 steps: within 0.5 points of the live weights, same sd),
     # so it stays off. 800 steps cost what 400 did before: the trainer now augments and
     # normalises dozens of epochs per call (benchmarks/bench_trial.py).
     # 3 ensemble members (paper: 5).
-    # SSL (UDA / FixMatch, notebooks 02, 04; issue 12): 300 iterations, unlabelled batch 64 and
+    # SSL (UDA / FixMatch, notebooks 02, 04): 300 iterations, unlabelled batch 64 and
     # lr 0.1 (`ssl_lr`, cosine). The former 200 iterations x 32 at lr 0.03 starved SSL: measured
     # (small CNN, 3 seeds, benchmarks/bench_ssl_curve.py) UDA reached 82 % at 20 labels and 92.5 %
     # at 100, no better than supervised training; with 300 x 64 at lr 0.1 it reaches ~91 % / ~97 %
@@ -101,7 +101,7 @@ SEGMENTATION = {
     # LL's loss weight 0.1: a per-image mean pixel CE varies little between images, and
     # with weight 1 the ranking term cost the small net half its mIoU (0.23 vs 0.40 at 31 images).
     #
-    # Training recipe, issue 16 (decisive intervals with 5 trials need a final-cycle mIoU sd <= 2
+    # Training recipe (decisive intervals with 5 trials need a final-cycle mIoU sd <= 2
     # points). Measured with notebook 06's budgets (pool 500, 150 val images, B_i 600 / B_s 400
     # clicks = 31-76 images, 3 cycles), Random, 5 trials (seeds 0-4), one thread, final-cycle mIoU:
     #   before: SGD lr 0.05 + poly, 64-px crops, 18 epochs (72-144 steps per cycle):
