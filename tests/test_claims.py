@@ -228,3 +228,15 @@ def test_run_auto_adds_trials_at_the_looks_until_decided(monkeypatch):
         # the report reads the per-look level from the frame
         v = C.evaluate(df, "00", preset="default")[0]
         assert v.row["level"] == pytest.approx(a["level"])
+
+
+@pytest.mark.parametrize("first,cap,expect", [(5, 10, [5, 7, 10]), (5, 5, [5]), (5, 3, [3]), (3, 6, [3, 4, 6])])
+def test_look_schedule_never_passes_the_cap(first, cap, expect):
+    assert auto.look_schedule(first, cap) == expect
+    assert max(auto.look_schedule(first, cap)) <= cap
+
+
+@pytest.mark.parametrize("first,cap", [(2, 10), (5, 2)])
+def test_look_schedule_needs_three_trials(first, cap):
+    with pytest.raises(ValueError, match="at least 3 trials"):
+        auto.look_schedule(first, cap)

@@ -29,12 +29,13 @@ DEFAULT_MAX_TRIALS = 10
 
 def look_schedule(first: int = 5, max_trials: int = DEFAULT_MAX_TRIALS) -> list[int]:
     """Planned trial counts of the looks: ``first``, then about half-way to ``max_trials``, then
-    ``max_trials`` (e.g. 5, 7, 10; 3, 4, 6 ...). At most three looks: each extra look costs level."""
+    ``max_trials`` (e.g. 5, 7, 10; 3, 4, 6 ...). At most three looks: each extra look costs level.
+    A cap at or below ``first`` is a single look at the cap (``max_trials=3`` runs 3 trials, not 5)."""
     first, max_trials = int(first), int(max_trials)
-    if first < stats.MIN_TRIALS:
-        raise ValueError(f"first must be at least {stats.MIN_TRIALS} trials, got {first}")
+    if min(first, max_trials) < stats.MIN_TRIALS:
+        raise ValueError(f"first and max_trials must be at least {stats.MIN_TRIALS} trials, got {first} and {max_trials}")
     if max_trials <= first:
-        return [first]
+        return [max_trials]
     return sorted({first, first + (max_trials - first) // 2, max_trials})
 
 
