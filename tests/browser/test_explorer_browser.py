@@ -93,6 +93,9 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
                      f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,1000"):
             opts.add_argument(flag)
         driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=opts)
+        # headless Chromium (Debian 150 here) never gives the window focus, so JupyterLab's
+        # focus tracker leaves shell.currentWidget empty and notebook commands find no notebook: emulate focus
+        driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
         driver.set_page_load_timeout(90)
         driver.set_script_timeout(60)
         driver.get(f"http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}")
