@@ -37,12 +37,12 @@ PREVIOUS = dict(crop_size=64, optimizer="sgd", lr=0.05, weight_decay=5e-4, sched
 
 def make_task(data, path: str, spec: str):
     """A task for ``spec`` (``NAME``, ``ssl:NAME`` or ``poly:NAME``) on ``path`` (previous / new)."""
-    from alkit.engine.train import segmentation as seg_train
+    from alkit.engine.train import common as train_common
     from alkit.experiments import recipes
     from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
     from alkit.tasks.segmentation import SegmentationTask
 
-    seg_train.CPU_CHANNELS_LAST = path == "new"
+    train_common.CPU_CHANNELS_LAST = path == "new"
     saved = dict(recipes.SEGMENTATION["shapes"])
     if path == "previous":
         recipes.SEGMENTATION["shapes"].update(PREVIOUS)
@@ -59,12 +59,13 @@ def make_task(data, path: str, spec: str):
 
 def run_unit(data, path: str, spec: str, trial: int, args) -> tuple[float, int, list[float]]:
     """(seconds, training steps, mIoU per cycle) of one unit."""
+    from alkit.engine.train import common as train_common
     from alkit.engine.train import segmentation as seg_train
     from alkit.protocol.loop import run_trial
 
     task, strategy = make_task(data, path, spec)
-    seg_train.CPU_CHANNELS_LAST = path == "new"
-    seg_train.FOREACH = True if path == "new" else None
+    train_common.CPU_CHANNELS_LAST = path == "new"
+    train_common.FOREACH = True if path == "new" else None
     steps = [0]
     original = seg_train.seg_optimizer
 

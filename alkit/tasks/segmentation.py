@@ -136,11 +136,8 @@ class SegmentationTask(seg_scores.CarriesStrategies):
     def new_model(self):
         from alkit.engine.models.segmentation import build_segmentation_model
 
-        from alkit.engine.train.segmentation import use_channels_last
-
-        model = prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
-                              self.device)
-        return model.to(memory_format=torch.channels_last) if use_channels_last(self.device) else model
+        return prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
+                             self.device)
 
     def _train(self, labelled: np.ndarray, seed: int, lossnet=None):
         torch.manual_seed(seed)

@@ -23,25 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alkit.engine.train.common import autocast, epoch_batches, learning_loss_term, make_generator
-
-
-# Channels-last memory layout on the CPU too: measured 1.1x per training step of the small network
-# (oneDNN convolutions, 1 thread; benchmarks/bench_trial_seg.py). False restores the previous path.
-CPU_CHANNELS_LAST = True
-# Multi-tensor (foreach) optimiser updates; None restores torch's choice (the previous path).
-FOREACH: bool | None = True
-
-
-def use_channels_last(device: torch.device) -> bool:
-    """Whether images and networks on ``device`` use the channels-last layout (CUDA always, CPU
-    when :data:`CPU_CHANNELS_LAST`)."""
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
-
-
-def to_layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``x`` ``[B, C, H, W]`` in the layout :func:`use_channels_last` chooses for ``device``."""
-    return x.contiguous(memory_format=torch.channels_last) if use_channels_last(device) else x
+from alkit.engine.train import common
+from alkit.engine.train.common import autocast, epoch_batches, learning_loss_term, make_generator, to_layout
 
 
 def _norm(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:
@@ -107,9 +90,9 @@ def seg_optimizer(groups, total: int, *, optimizer: str = "sgd", lr: float, mome
     # foreach: one multi-tensor update per step (torch picks the per-tensor loop on the CPU; for the
     # small network's ~40 tensors that loop was 12 % of a training step)
     if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=FOREACH)
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=common.FOREACH)
     elif optimizer == "adamw":
-        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=FOREACH)
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=common.FOREACH)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from sgd, adamw")
     if schedule not in ("poly", "cosine"):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkit.engine.data.base import ImageDataset, normalize
-from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine
+from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine, to_layout
 
 AUGMENT_CHUNK = 4096  # images augmented per batched call
 
@@ -99,8 +99,7 @@ def _epoch_chunks(data: ImageDataset, idx: torch.Tensor, epochs: int, augment, g
         order = torch.cat([idx[torch.randperm(n, generator=gen, device=device)] for _ in range(count)])
         views = torch.cat([augment(data.train_x[c], generator=gen) for c in order.split(AUGMENT_CHUNK)])
         views = normalize(views, data.mean, data.std)
-        if device.type == "cuda":
-            views = views.contiguous(memory_format=torch.channels_last)
+        views = to_layout(views, device)
         bounds = [(e * n + a, min(e * n + a + batch_size, (e + 1) * n))
                   for e in range(count) for a in range(0, n, batch_size)]
         yield views, data.train_y[order], bounds
@@ -149,8 +148,7 @@ def predict(model: nn.Module, x_uint8: torch.Tensor, mean, std, *, batch_size: i
     out: dict[str, list] = {"probs": [], "embedding": [], "predicted_loss": []}
     for chunk in x_uint8.split(batch_size):
         x = normalize(chunk, mean, std)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_layout(x, device)
         with autocast(device):
             if features or lossnet is not None:
                 logits, emb, taps = model.forward_features(x)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkit.engine.data.base import ImageDataset, normalize
-from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine
+from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine, to_layout
 
 AUGMENT_CHUNK = 8192  # images (labelled + 2 x unlabelled) augmented per batched call
 
@@ -177,8 +177,7 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
                 views += [weak(raw, generator=gen).unflatten(0, (n, U)),
                           strong(raw, generator=gen).unflatten(0, (n, U))]
         x = normalize(torch.cat([v[j] for v in views]), mean, std)  # [B + 2U, C, H, W], one forward pass
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_layout(x, device)
         y = labels[j]
         with autocast(device):
             if lossnet is None:
