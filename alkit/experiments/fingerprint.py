@@ -36,7 +36,8 @@ import torch
 # ---------------------------------------------------------------------------------------------
 # 2: train_supervised augments/normalises whole groups of epochs per call (other random draws)
 #    and the digits recipes train 400-800 steps.
-RECIPE_VERSION = 2
+# 3: the digits network (small-cnn) has one convolution per stage; channels-last + foreach SGD on the CPU.
+RECIPE_VERSION = 3
 
 _CACHE_ATTR = "_alkit_fingerprint"
 

@@ -34,7 +34,11 @@ PRETRAIN_RECIPE = dict(n_per_class=125, data_seed=0, epochs=8, batch_size=64, lr
 def cache_key(model: str = "small-cnn", recipe: dict | None = None) -> str:
     """12-hex hash of everything the pre-trained weights depend on."""
     r = dict(PRETRAIN_RECIPE if recipe is None else recipe)
-    blob = json.dumps(dict(r, model=model, generator=GENERATOR_VERSION, glyphs="".join(GLYPHS)), sort_keys=True)
+    # the network's parameter shapes: weights cached for an earlier architecture of the same name
+    # are not loaded into a changed one
+    shapes = [list(t.shape) for t in build_model(model, 10, 1, 8).state_dict().values()]
+    blob = json.dumps(dict(r, model=model, generator=GENERATOR_VERSION, glyphs="".join(GLYPHS), shapes=shapes),
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
