@@ -90,10 +90,17 @@ SEGMENTATION = {
     # VOC and folders: DeepLab-v2 (ResNet-101, ImageNet-pretrained), lr 2.5e-4 (x10 for the head),
     # 321-px crops, scale 0.5-1.5, batch 10, 150 epochs; 10-px polygon tolerance keeps ~95 % mIoU;
     # B_i = B_s = 5000 clicks, 5 cycles; entropy threshold 0.6; ENS-ent with 5 members (Sec. 4.2).
+    # s4GAN as sud0301/semisup-semseg trains it (train_s4GAN.py, model/discriminator.py; the
+    # options are documented in alkit.engine.train.s4gan): dropout after D's first three
+    # convolutions only, D's Adam lr poly-decayed (power 0.9) like G's, D loss (real + fake) / 2, D
+    # sees the images min-max scaled to [0, 1] and the "real" pair from a separate labelled batch,
+    # ignore pixels an all-zero one-hot, batches from shuffled passes (SubsetRandomSampler).
     "paper": dict(model="deeplabv2-resnet101", pretrained="imagenet", lr=2.5e-4, head_lr_mult=10.0, crop_size=321,
                   scale_range=(0.5, 1.5), epochs=150, batch_size=10, tolerance=10.0, initial=5000, step=5000,
                   cycles=5, threshold=0.6, ensemble_size=5, ll_weight=1.0, iterations=10_000,
-                  s4gan=dict(batch_size=8, d_width=64, lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4)),
+                  s4gan=dict(batch_size=8, d_width=64, lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4,
+                             d_dropout_layers=3, lr_d_schedule="poly", d_loss="mean", d_input="minmax",
+                             real_batch="separate", ignore_fill="zeros", sampling="passes")),
     # shapes (embedded 64x64 scenes): the small network from scratch; a 2-px tolerance plays the role of
     # 10 px on VOC (~95 % label mIoU); ENS-ent with 2 members (make reproduce's time budget; paper: 5).
     # s4GAN (SSL-X, Sec. 4.3; Mittal et al. 2019): paper 10k iterations of batch 8 per cycle, D
