@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
+from alkit.experiments.recipes import REGIMES, recipe, regime_budget, ssl_options  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
 from alkit.engine.data import dataset_kind, dataset_spec, load_dataset
 from alkit.experiments.fingerprint import data_fingerprint
@@ -171,7 +171,8 @@ class Experiment:
                                       min_steps=s["min_steps"], iterations=s["iterations"],
                                       batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
                                       ensemble_size=s["ensemble_size"], device=self.device,
-                                      pretrained=s.get("pretrained"))
+                                      pretrained=s.get("pretrained"),
+                                      ssl_options=ssl_options(recipe_dataset(self.dataset), s["ssl"]))
         kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
                   epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                   threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
@@ -194,6 +195,8 @@ class Experiment:
         if kind == "classification":
             for k in (("epochs", "min_steps") if cfg["ssl"] else ("iterations", "unlabelled_batch")):
                 cfg.pop(k)
+            if getattr(task, "ssl_options", None) and cfg["ssl"]:  # the paper recipe's SSL options
+                cfg["ssl_options"] = dict(sorted(task.ssl_options.items()))
         else:
             cfg.update(tolerance=task.tolerance, pretrained=task.pretrained, lr=task.lr, epochs=task.epochs,
                        crop=task.crop_size, scale=list(task.scale_range), head_lr_mult=task.head_lr_mult)

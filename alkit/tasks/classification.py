@@ -38,6 +38,12 @@ class ClassificationTask(strategies.CarriesStrategies):
     that model. ``pretrained="glyphs"`` starts every model from the small CNN pre-trained on the
     synthetic glyph set (``alkit.engine.train.pretrain``; the offline analogue of the paper's
     ImageNet pre-training, Sec. 3.2.5) with a fresh head.
+    ``ssl_options``: the SSL trainer's fidelity options (the ``paper`` recipe's,
+    :data:`alkit.experiments.recipes.PAPER_SSL`; empty = alkit's defaults): ``labelled_view``
+    ``"recipe"`` (the labelled batch gets ``augment``) or ``"weak"`` (crop + flip, FixMatch's),
+    ``unlabelled`` ``"rest"`` (the unlabelled items) or ``"all"`` (the whole training set, labelled
+    items included, as FixMatch's and UDA's originals draw it); the rest go to the trainer
+    (``nesterov``, ``schedule``, ``lr_warmup``, ``ema``, ``ema_buffers``, :func:`alkit.engine.train.uda.train_uda`).
     ``ensemble_size`` members are trained only for strategies registered with
     ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
     takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
@@ -46,7 +52,8 @@ class ClassificationTask(strategies.CarriesStrategies):
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
                  ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
                  batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
-                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None):
+                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None,
+                 ssl_options: dict | None = None):
         if ssl not in SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda, fixmatch")
         if pretrained not in PRETRAINED:
@@ -67,6 +74,12 @@ class ClassificationTask(strategies.CarriesStrategies):
             self.weak = build_augment("weak", data.image_size, hflip=hflip)
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl
+        self.ssl_options = dict(ssl_options or {})
+        if self.ssl_options.get("labelled_view", "recipe") not in ("recipe", "weak"):
+            raise ValueError(f"ssl_options: labelled_view must be 'recipe' or 'weak', "
+                             f"got {self.ssl_options['labelled_view']!r}")
+        if self.ssl_options.get("unlabelled", "rest") not in ("rest", "all"):
+            raise ValueError(f"ssl_options: unlabelled must be 'rest' or 'all', got {self.ssl_options['unlabelled']!r}")
         self.epochs = epochs
         self.min_steps = min_steps
         self.iterations = iterations
@@ -116,12 +129,18 @@ class ClassificationTask(strategies.CarriesStrategies):
             from alkit.engine.train.fixmatch import train_fixmatch
             from alkit.engine.train.uda import train_uda
 
-            unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
+            opts = dict(self.ssl_options)
+            weak_labelled = opts.pop("labelled_view", "recipe") == "weak"
+            if opts.pop("unlabelled", "rest") == "all":
+                unl = np.arange(len(self.labels))
+            else:
+                unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
             trainer = train_uda if self.ssl == "uda" else train_fixmatch
             return trainer(model, self.data, labelled, unl, iterations=self.iterations,
-                             batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
-                             lr=self.lr, weak=self.weak, strong=self.strong, labelled_augment=self.augment,
-                             seed=seed, lossnet=lossnet, progress=False)
+                           batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
+                           lr=self.lr, weak=self.weak, strong=self.strong,
+                           labelled_augment=self.weak if weak_labelled else self.augment,
+                           seed=seed, lossnet=lossnet, progress=False, **opts)
         return train_supervised(model, self.data, labelled, epochs=self.epochs, augment=self.augment,
                                 seed=seed, batch_size=self.batch_size, lr=self.lr, lossnet=lossnet,
                                 min_steps=self.min_steps)
