@@ -20,6 +20,7 @@ import pandas as pd
 from alkit.experiments.recipes import REGIMES, recipe, regime_budget, ssl_options  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
 from alkit.engine.data import dataset_kind, dataset_spec, load_dataset
+from alkit.engine.models.mc_dropout import BALD_DROPOUT
 from alkit.experiments.fingerprint import data_fingerprint
 from alkit.experiments.settings import SETTINGS, SSL_BY_KIND, recipe_dataset, validate  # noqa: F401
 from alkit.experiments.store import records_frame
@@ -214,6 +215,8 @@ class Experiment:
                 cfg.pop("threshold")
             if spec.trains == "lossnet":
                 cfg["ll_weight"] = task.ll_weight
+        if kind == "classification" and spec.trains == "dropout":  # BALD trains with dropout
+            cfg["train_dropout"] = BALD_DROPOUT
         if spec.members == "ensemble":
             if kind == "segmentation":
                 cfg["ens_reduce"] = task.ens_reduce

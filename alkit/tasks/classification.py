@@ -15,6 +15,7 @@ from alkit import strategies
 from alkit.engine.augment import build_augment
 from alkit.engine.data.base import ImageDataset
 from alkit.engine.models import LossPredictionModule, build_model
+from alkit.engine.models.mc_dropout import BALD_DROPOUT, add_penultimate_dropout
 from alkit.protocol.pool import class_balanced_order
 from alkit.tasks.base import Learner
 from alkit.engine.train.common import pick_device, prepare_model
@@ -120,9 +121,11 @@ class ClassificationTask(strategies.CarriesStrategies):
                     raise ValueError(f"glyph backbone does not fit {self.model_name}: {missing} {unexpected}")
         return prepare_model(model, self.device)
 
-    def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None):
+    def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None, dropout: float = 0.0):
         torch.manual_seed(seed)
         model = self.new_model()
+        if dropout:
+            add_penultimate_dropout(model, dropout)
         if lossnet is not None:
             lossnet = lossnet.to(self.device)
         if self.ssl is not None:
@@ -147,7 +150,8 @@ class ClassificationTask(strategies.CarriesStrategies):
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
         """Fresh model(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
-        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, else one."""
+        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, one model
+        trained with dropout on its penultimate features for ``trains="dropout"`` (BALD), else one."""
         spec = strategies.get_strategy(strategy)
         if spec.trains == "lossnet":
             if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
@@ -156,6 +160,8 @@ class ClassificationTask(strategies.CarriesStrategies):
             lossnet = LossPredictionModule(self._tap_channels)
             model = self._train_one(labelled, seed, lossnet=lossnet)
             return Learner([model], lossnet=lossnet)
+        if spec.trains == "dropout":  # BALD: trained with the dropout its MC samples use
+            return Learner([self._train_one(labelled, seed, dropout=BALD_DROPOUT)])
         members = self.ensemble_size if spec.members == "ensemble" else 1
         return Learner([self._train_one(labelled, seed + 1000 * m) for m in range(members)])
 
@@ -169,7 +175,7 @@ class ClassificationTask(strategies.CarriesStrategies):
         The strategy gets a :class:`~alkit.strategies.QueryInputs` whose needs are computed here
         on first access (``probs``, ``member_probs``/``member_preds``, ``features`` of the whole
         pool, ``predicted_loss``, ``mc_probs`` (``mc_samples`` = 20 passes, dropout 0.5 on the
-        penultimate features), ``grad_embedding``, ``labelled_labels``). The providers hold the
+        penultimate features), ``mc_bald`` (their BALD scores, chunked), ``grad_embedding``, ``labelled_labels``). The providers hold the
         models and the images, never the task or its labels.
         """
         spec = strategies.get_strategy(strategy)
@@ -198,8 +204,15 @@ class ClassificationTask(strategies.CarriesStrategies):
             fc = getattr(models[0], "fc", None)
             if not isinstance(fc, torch.nn.Linear):
                 raise ValueError("mc_probs needs the classifier's last layer as a torch.nn.Linear named 'fc'")
-            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=0.5,
+            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=BALD_DROPOUT,
                                                       seed=int(rng.integers(2**31 - 1)))
+
+        def mc_bald():  # [u], chunked over the pool
+            fc = getattr(models[0], "fc", None)
+            if not isinstance(fc, torch.nn.Linear):
+                raise ValueError("mc_bald needs the classifier's last layer as a torch.nn.Linear named 'fc'")
+            return strategies.scores.mc_dropout_bald(unl_features(), fc.weight, fc.bias, samples=20, p=BALD_DROPOUT,
+                                                     seed=int(rng.integers(2**31 - 1)))
 
         providers = {
             "probs": lambda: probs_of(0).cpu().numpy(),
@@ -209,6 +222,7 @@ class ClassificationTask(strategies.CarriesStrategies):
             "predicted_loss": lambda: predict(models[0], images[unl], mean, std,
                                               lossnet=lossnet)["predicted_loss"].cpu().numpy(),
             "mc_probs": mc_probs,
+            "mc_bald": mc_bald,
             "grad_embedding": lambda: strategies.scores.grad_embedding(probs_of(0).cpu().numpy(),
                                                                        unl_features().cpu().numpy()),
         }
