@@ -81,6 +81,7 @@ def _run_uda(**kw):
                      weak=build_augment("weak", 8), strong=build_augment("strong", 8), seed=0, progress=False, **kw)
 
 
+@pytest.mark.filterwarnings("ignore:train_uda. a weight average")
 def test_train_uda_schedule_nesterov_and_ema_by_hand(monkeypatch):
     """The model that comes back holds avg_k = 0.99 avg_{k-1} + 0.01 w_k over the live weights w_k
     after each step (avg_0 the initial weights); the learning rates follow lr * cos(7 pi k / 80)."""
@@ -151,3 +152,8 @@ def test_paper_recipe_sets_the_options_and_digits_keys_stay():
     assert dtask.ssl_options == {} and "ssl_options" not in digits.store_config("random", dtask)
     raw = Experiment(dataset="cifar10", regime="high")
     assert "ssl_options" not in raw.store_config("random", raw.build_task(data=data))
+
+
+def test_short_run_with_a_long_average_warns():
+    with pytest.warns(UserWarning, match="mostly the initial weights"):
+        _run_uda(ema=0.9999)

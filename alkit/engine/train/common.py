@@ -116,7 +116,9 @@ class ParamEMA:
     own are kept (kekmodel/FixMatch-pytorch ``ModelEMA``, decay 0.999); ``"average"``: they are
     averaged like the weights (google-research/uda: ``tf.train.ExponentialMovingAverage(0.9999)``
     over the trainable variables and the BatchNorm moving mean and variance).
-    ``copy_to()`` writes the average into the model."""
+    ``copy_to()`` writes the average into the model. With a constant decay the initial weights keep
+    the share ``decay ** k`` after k steps (0.9999: 61 % after 5k steps, 0.7 % after 50k), so the
+    average only makes sense for runs much longer than ``1 / (1 - decay)`` steps, as the originals'."""
 
     def __init__(self, model: nn.Module, decay: float, buffers: str = "copy"):
         if not 0.0 < decay < 1.0:

@@ -31,6 +31,8 @@ in the reference implementation). No DataLoader, no per-sample Python.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -177,6 +179,10 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
     opt, sched = sgd_cosine(params, iterations, lr=lr, momentum=momentum, weight_decay=weight_decay,
                             nesterov=nesterov, schedule=schedule, warmup=lr_warmup)
     average = ParamEMA(model, ema, ema_buffers) if ema > 0 else None
+    if average is not None and iterations < 1.0 / (1.0 - ema):
+        warnings.warn(f"train_uda: a weight average with decay {ema} over {iterations} iterations (its time "
+                      f"constant is {1.0 / (1.0 - ema):.0f} steps) is mostly the initial weights; the originals "
+                      f"run 50k+ steps (ema=0 turns it off)", stacklevel=2)
     bar, own_bar = _progress_bar(progress, iterations)
     model.train()
     if lossnet is not None:
