@@ -123,7 +123,7 @@ def test_unknown_needs_kind_task_and_members():
         S.register_strategy("x", task="detection")
     with pytest.raises(ValueError, match="members must be"):
         S.register_strategy("x", members="three")
-    with pytest.raises(ValueError, match="trains must be None or 'lossnet'"):
+    with pytest.raises(ValueError, match="trains must be None, 'lossnet' or 'dropout'"):
         S.register_strategy("x", needs={"predicted_loss"}, trains="other")
 
 

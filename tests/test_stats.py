@@ -336,3 +336,42 @@ def test_min_detectable_by_hand_and_by_simulation():
     d = rng.normal(mu, 1.5, size=(40000, 5))
     lo = d.mean(1) - 2.7764 * d.std(1, ddof=1) / np.sqrt(5)
     assert abs((lo > 0).mean() - 0.8) < 0.01  # power 80 % at the printed gap
+
+
+def _penalty_example():
+    """Two settings, strategies a, b, c, 4 trials: A has cycles 0-1, B cycles 0-3. a beats b at
+    A/0, B/0, B/1, B/2; c beats a at B/3; so c (= a + noise elsewhere) beats b wherever a does and
+    at B/3 (c - b = win + noise there); at A/1 every pair differs by noise only."""
+    win, none = [1.0, 1.1, 0.9, 1.05], [0.02, -0.02, 0.01, -0.01]
+    rows = []
+    for setting, cycles in (("A", 2), ("B", 4)):
+        for cycle in range(cycles):
+            for t in range(4):
+                a = 80.0
+                b = a - (win if (setting, cycle) in {("A", 0), ("B", 0), ("B", 1), ("B", 2)} else none)[t]
+                c = a + (win if (setting, cycle) == ("B", 3) else none)[t] + 0.001 * t
+                for s, v in (("a", a), ("b", b), ("c", c)):
+                    rows.append(dict(setting=setting, strategy=s, trial=t, cycle=cycle, n_labelled=10 * (cycle + 1),
+                                     accuracy=v))
+    return pd.DataFrame(rows)
+
+
+def test_penalty_matrix_normalisation_by_hand():
+    """alkit: wins / comparisons pooled over settings; Ash et al.'s code: sum over settings of
+    wins / checkpoints of that setting (scripts/agg_results.py, 1/nCheckpoints per win)."""
+    df = _penalty_example()
+    P = stats.penalty_matrix(df, settings=["setting"])
+    assert P.attrs["comparisons"].loc["a", "b"] == 6
+    assert P.loc["a", "b"] == pytest.approx(4 / 6) and P.loc["c", "a"] == pytest.approx(1 / 6)
+    assert P.loc["c", "b"] == pytest.approx(5 / 6)
+    assert P.loc["b", "a"] == 0 and P.loc["b", "c"] == 0 and P.loc["a", "c"] == 0
+    ash = stats.penalty_matrix(df, settings=["setting"], normalise="settings")
+    assert ash.loc["a", "b"] == pytest.approx(1 / 2 + 3 / 4)  # A: 1 of 2 checkpoints, B: 3 of 4
+    assert ash.loc["c", "a"] == pytest.approx(1 / 4) and ash.loc["c", "b"] == pytest.approx(1 / 2 + 4 / 4)
+    assert np.diag(ash.to_numpy()).tolist() == [0, 0, 0] and ash.loc["b", "a"] == 0
+    # the original's column average: over all k rows, the diagonal's 0 included
+    assert ash.attrs["beaten"]["b"] == pytest.approx((1 / 2 + 3 / 4 + 1 / 2 + 4 / 4) / 3)
+    assert ash.attrs["beaten"]["a"] == pytest.approx((1 / 4) / 3)
+    assert P.attrs["normalise"] == "comparisons" and "Ash" in ash.attrs["method"]
+    with pytest.raises(ValueError, match="normalise"):
+        stats.penalty_matrix(df, normalise="trials")

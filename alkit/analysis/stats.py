@@ -14,7 +14,9 @@ a Student-t interval on the mean difference; below :data:`MIN_TRIALS` paired tri
 given at all. When several strategies are compared with one reference, the p-values of that family
 are Holm-adjusted before a verdict is read off. :func:`penalty_matrix` summarises all pairwise
 comparisons the way Lüth et al. 2023 ("Navigating the pitfalls of active learning evaluation")
-do, after Ash et al. 2020 (BADGE).
+do, after Ash et al. 2020 (BADGE); by default an entry is the share of all comparisons won (alkit's
+normalisation), ``normalise="settings"`` gives Ash et al.'s published sum of wins / checkpoints
+per setting (see its docstring).
 """
 
 from __future__ import annotations
@@ -461,7 +463,7 @@ def describe(row: pd.Series, y_name: str = "points", scale: float = 100.0, refer
 
 
 def penalty_matrix(df: pd.DataFrame, y: str = "accuracy", settings=None, at: str = "cycle",
-                   level: float = DEFAULT_LEVEL, x: str | None = None) -> pd.DataFrame:
+                   level: float = DEFAULT_LEVEL, x: str | None = None, normalise: str = "comparisons") -> pd.DataFrame:
     """Pairwise penalty matrix (Ash et al. 2020, BADGE; as used by Lüth et al. 2023, "Navigating
     the pitfalls of active learning evaluation").
 
@@ -474,13 +476,29 @@ def penalty_matrix(df: pd.DataFrame, y: str = "accuracy", settings=None, at: str
     an entry with no comparison left is NaN. The diagonal is NaN (a strategy is not compared with
     itself). No multiplicity adjustment (as in the original).
 
+    **Normalisation** (``normalise``). alkit's default, ``"comparisons"``, pools every comparison
+    of every setting and divides the wins by their number: each comparison weighs the same, so a
+    setting with more cycles weighs more, and an entry is a share in [0, 1]. Ash et al.'s published
+    code (JordanAsh/badge, ``scripts/agg_results.py``, ``plot_matrix``) adds ``1 / L_s`` per win,
+    where ``L_s`` is the number of checkpoints of setting ``s``, and never divides by the number of
+    settings: an entry is ``sum_s wins_s / L_s`` in [0, number of settings], each setting weighing
+    the same; ``normalise="settings"`` computes that (``L_s`` = the setting's cycles with
+    ``at="cycle"``, 1 with ``"last"``/``"aubc"``; pairs never compared and the diagonal 0, and
+    ``"beaten"`` the column mean over all ``k`` rows, diagonal included, as the original's
+    ``col_avg``). What alkit does not reproduce from that script: its checkpoints are the
+    labelled-set sizes 100 + 2^j x batch up to where Random reaches 99 % of its final accuracy
+    (alkit: every cycle), its t-test uses the first min(n, 5) trials and p < 0.05 (alkit: all
+    paired trials, p < 1 - ``level``), and it compares pairs with 2 trials (alkit: >= ``MIN_TRIALS``).
+
     Returns a strategies x strategies DataFrame (rows: winner, columns: loser). ``attrs``:
     ``"comparisons"`` (DataFrame, the number of comparisons per pair), ``"beaten"`` (Series, the
-    column mean: how often each strategy is beaten on average), ``"method"``.
+    column mean: how often each strategy is beaten on average), ``"method"``, ``"normalise"``.
     """
     level = _check_level(level)
     if at not in _AT:
         raise ValueError(f"at must be one of {_AT}, got {at!r}")
+    if normalise not in ("comparisons", "settings"):
+        raise ValueError(f"normalise must be 'comparisons' or 'settings', got {normalise!r}")
     sett = _by_list(df, settings, exclude=("strategy",))
     vals = _per_trial_values(df, y, sett + ["strategy", "trial"], at, x)
     if at == "last":
@@ -493,7 +511,13 @@ def penalty_matrix(df: pd.DataFrame, y: str = "accuracy", settings=None, at: str
     count = np.zeros((k, k), dtype=int)
     alpha = _alpha(level)
     parts = vals.groupby(unit, dropna=False) if unit else [((), vals)]
-    for _, part in parts:
+    checkpoints = {}  # L_s per setting (a tuple of the settings' values): its cycles
+    if normalise == "settings" and at == "cycle":
+        for key, part in (vals.groupby(sett, dropna=False) if sett else [((), vals)]):
+            checkpoints[tuple(key) if isinstance(key, tuple) else (key,)] = part["cycle"].nunique()
+    for key, part in parts:
+        key = tuple(key) if isinstance(key, tuple) else (key,)
+        weight = 1.0 / checkpoints[key[:len(sett)]] if checkpoints else 1.0
         wide = part.pivot(index="trial", columns="strategy", values=y).reindex(columns=names)
         v = wide.to_numpy(float)
         for i, j in itertools.combinations(range(k), 2):
@@ -506,22 +530,27 @@ def penalty_matrix(df: pd.DataFrame, y: str = "accuracy", settings=None, at: str
             count[j, i] += 1
             if res["p"] < alpha:
                 if res["gap"] > 0:
-                    wins[i, j] += 1
+                    wins[i, j] += weight
                 elif res["gap"] < 0:
-                    wins[j, i] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        P = np.where(count > 0, wins / np.maximum(count, 1), np.nan)
-    np.fill_diagonal(P, np.nan)
+                    wins[j, i] += weight
+    if normalise == "settings":  # Ash et al.: sum over settings of wins / L_s, zeros where none
+        P = wins
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P = np.where(count > 0, wins / np.maximum(count, 1), np.nan)
+        np.fill_diagonal(P, np.nan)
     out = pd.DataFrame(P, index=pd.Index(names, name="better"), columns=pd.Index(names, name="worse"))
     where = {"last": "the last cycle", "cycle": "every cycle", "aubc": "the per-trial AUBC"}[at]
     per = " x ".join(sett) if sett else "the single setting"
     out.attrs.update(
         comparisons=pd.DataFrame(count, index=out.index, columns=out.columns),
         beaten=out.mean(axis=0, skipna=True),
-        level=level, at=at,
+        level=level, at=at, normalise=normalise,
         method=(f"pairwise penalty matrix: paired two-sided t-test over trials between every pair of "
                 f"strategies at {where} per {per}, significant at unadjusted p < {alpha:.3g}; entry = "
-                f"share of the comparisons with >= {MIN_TRIALS} paired trials that the row strategy wins"))
+                + (f"share of the comparisons with >= {MIN_TRIALS} paired trials that the row strategy wins"
+                   if normalise == "comparisons" else
+                   "sum over settings of the row strategy's wins / the setting's checkpoints (Ash et al. 2020)")))
     return out
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 
-from alkit.experiments.recipes import REGIMES, recipe, regime_budget  # noqa: F401  (re-exported)
+from alkit.experiments.recipes import REGIMES, recipe, regime_budget, ssl_options  # noqa: F401  (re-exported)
 from alkit.experiments.runner import Unit, picklable, run_units
 from alkit.engine.data import dataset_kind, dataset_spec, load_dataset
+from alkit.engine.models.mc_dropout import BALD_DROPOUT
 from alkit.experiments.fingerprint import data_fingerprint
 from alkit.experiments.settings import SETTINGS, SSL_BY_KIND, recipe_dataset, validate  # noqa: F401
 from alkit.experiments.store import records_frame
@@ -171,7 +172,8 @@ class Experiment:
                                       min_steps=s["min_steps"], iterations=s["iterations"],
                                       batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
                                       ensemble_size=s["ensemble_size"], device=self.device,
-                                      pretrained=s.get("pretrained"))
+                                      pretrained=s.get("pretrained"),
+                                      ssl_options=ssl_options(recipe_dataset(self.dataset), s["ssl"]))
         kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
                   epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                   threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
@@ -194,6 +196,8 @@ class Experiment:
         if kind == "classification":
             for k in (("epochs", "min_steps") if cfg["ssl"] else ("iterations", "unlabelled_batch")):
                 cfg.pop(k)
+            if getattr(task, "ssl_options", None) and cfg["ssl"]:  # the paper recipe's SSL options
+                cfg["ssl_options"] = dict(sorted(task.ssl_options.items()))
         else:
             cfg.update(tolerance=task.tolerance, pretrained=task.pretrained, lr=task.lr, epochs=task.epochs,
                        crop=task.crop_size, scale=list(task.scale_range), head_lr_mult=task.head_lr_mult)
@@ -211,6 +215,8 @@ class Experiment:
                 cfg.pop("threshold")
             if spec.trains == "lossnet":
                 cfg["ll_weight"] = task.ll_weight
+        if kind == "classification" and spec.trains == "dropout":  # BALD trains with dropout
+            cfg["train_dropout"] = BALD_DROPOUT
         if spec.members == "ensemble":
             if kind == "segmentation":
                 cfg["ens_reduce"] = task.ens_reduce

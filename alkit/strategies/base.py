@@ -60,6 +60,7 @@ NEEDS_BY_TASK: dict[str, dict[str, str]] = {
         "features": "[n_pool, D] penultimate features of the whole pool (labelled and unlabelled)",
         "predicted_loss": "[u] the Learning-Loss module's predicted loss",
         "mc_probs": "[T, u, K] MC-dropout softmax samples (dropout on the penultimate features)",
+        "mc_bald": "[u] BALD mutual information of T = 20 MC-dropout samples, computed chunk by chunk",
         "grad_embedding": "[u, K*D] BADGE gradient embeddings (p - onehot(argmax p)) x features",
         "labelled_labels": "int [l] labels of the labelled items, in the order of `labelled`",
     },
@@ -97,7 +98,7 @@ class StrategySpec:
     label: str = ""
     color: str | None = None
     members: str = "single"  # "single" | "ensemble"
-    trains: str | None = None  # None | "lossnet"
+    trains: str | None = None  # None | "lossnet" | "dropout"
     builtin: bool = False
     source_file: str | None = None  # the file load_strategies read it from
     code_hash: str = ""  # of the file (file strategies) or of the function's source
@@ -151,7 +152,9 @@ def register_strategy(name: str, *, needs=frozenset(), task: str = "classificati
     name / a stable colour). ``members``: ``"ensemble"`` to train the task's ``ensemble_size``
     members (default when ``needs`` asks for member predictions), else ``"single"``. ``trains``:
     ``"lossnet"`` to train the Learning-Loss module with the model (default when ``needs`` has
-    ``predicted_loss``). ``replace=True`` overrides an existing strategy of that name; otherwise a
+    ``predicted_loss``); ``"dropout"`` (classification) to train the model with dropout on its
+    penultimate features, the dropout MC samples are drawn with (BALD; default when ``needs`` has
+    ``mc_bald``, :mod:`alkit.engine.models.mc_dropout`). ``replace=True`` overrides an existing strategy of that name; otherwise a
     duplicate name is a ``ValueError`` (re-running the *same* definition, e.g. a notebook cell,
     just updates it). Names are lower-case ``[a-z0-9_-]+``.
     """
@@ -172,8 +175,12 @@ def register_strategy(name: str, *, needs=frozenset(), task: str = "classificati
         raise ValueError(f"strategy {name!r}: members must be 'single' or 'ensemble', got {members!r}")
     if trains is None and "predicted_loss" in needs:
         trains = "lossnet"
-    if trains not in (None, "lossnet"):
-        raise ValueError(f"strategy {name!r}: trains must be None or 'lossnet', got {trains!r}")
+    if trains is None and "mc_bald" in needs:
+        trains = "dropout"
+    if trains not in (None, "lossnet", "dropout"):
+        raise ValueError(f"strategy {name!r}: trains must be None, 'lossnet' or 'dropout', got {trains!r}")
+    if trains == "dropout" and task != "classification":
+        raise ValueError(f"strategy {name!r}: trains='dropout' is for classification strategies")
 
     def decorate(fn):
         if not callable(fn):

@@ -54,12 +54,14 @@ def margin_sampling(inputs) -> np.ndarray:
     return scores.margin(inputs.probs)
 
 
-@register_strategy("bald", needs={"mc_probs"}, label="BALD", color="#bcbd22")
+@register_strategy("bald", needs={"mc_bald"}, label="BALD", color="#bcbd22")
 def bald(inputs) -> np.ndarray:
     """BALD: mutual information ``[u]`` over ``T`` MC-dropout samples (Gal et al. 2017). The
-    classification task draws ``T = 20`` samples with dropout ``p = 0.5`` on the penultimate
-    features (:func:`alkit.strategies.scores.mc_dropout_probs`)."""
-    return scores.bald(inputs.mc_probs)
+    classification task trains the network with dropout ``p = 0.5`` on its penultimate features
+    (``trains="dropout"``, :mod:`alkit.engine.models.mc_dropout`) and draws ``T = 20`` samples with
+    that dropout, in float32, chunk by chunk over the pool
+    (:func:`alkit.strategies.scores.mc_dropout_bald`)."""
+    return np.asarray(inputs.mc_bald, dtype=np.float64)
 
 
 @register_strategy("badge", needs={"probs", "features"}, kind="select", label="BADGE", color="#e377c2")

@@ -12,8 +12,9 @@ members, ``d`` the feature width.
   networks: a core-set approach", ICLR 2018), the k-center greedy variant the paper uses.
 - :func:`margin` -- Margin sampling (Scheffer, Decomain & Wrobel, "Active hidden Markov models for
   information extraction", IDA 2001).
-- :func:`bald` and :func:`mc_dropout_probs` -- BALD with MC dropout (Houlsby et al. 2011; Gal,
-  Islam & Ghahramani, "Deep Bayesian active learning with image data", ICML 2017).
+- :func:`bald`, :func:`mc_dropout_probs`, :func:`mc_dropout_bald` (chunked over the pool) -- BALD
+  with MC dropout (Houlsby et al. 2011; Gal, Islam & Ghahramani, "Deep Bayesian active learning
+  with image data", ICML 2017).
 - :func:`grad_embedding` -- BADGE's gradient embedding (Ash et al., "Deep batch active learning by
   diverse, uncertain gradient lower bounds", ICLR 2020); the seeding is in :mod:`.badge`.
 """
@@ -307,8 +308,11 @@ def mc_dropout_probs(embedding, weight, bias=None, *, samples: int = 20, p: floa
     ``embedding [n, D]``: penultimate features; ``weight [C, D]``, ``bias [C]``: the final linear
     layer. Each of the ``samples`` passes drops every feature with probability ``p`` (inverted
     dropout: survivors are scaled by ``1 / (1 - p)``) and applies the layer. alkit's networks have
-    no dropout inside, so this is where BALD's dropout goes (a "last-layer" MC dropout); Gal et al.
-    2017 use dropout inside their CNN. Seeded by ``seed``; computed in torch where ``embedding`` is.
+    no dropout inside, so this is where BALD's dropout goes (a "last-layer" MC dropout; the
+    classification task trains BALD's network with the same dropout,
+    :mod:`alkit.engine.models.mc_dropout`, as Gal et al. 2017 train theirs). Seeded by ``seed``;
+    computed in torch where ``embedding`` is. The whole ``[T, n, C]`` array: for a large pool,
+    :func:`mc_dropout_bald` computes BALD chunk by chunk.
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout p must be in [0, 1), got {p}")
@@ -327,6 +331,60 @@ def mc_dropout_probs(embedding, weight, bias=None, *, samples: int = 20, p: floa
     for t in range(int(samples)):
         mask = torch.bernoulli(keep, generator=gen) / (1.0 - p)
         out[t] = torch.softmax(torch.addmm(b, emb * mask, w.T), dim=1)
+    return out.cpu().numpy()
+
+
+BALD_CHUNK = 4096  # pool rows per MC-dropout chunk of mc_dropout_bald
+
+
+def _mutual_information(p: torch.Tensor) -> torch.Tensor:
+    """``H[mean_t p_t] - mean_t H[p_t]`` in nats, float64 ``[c]``, of softmax samples ``p [T, c, K]``."""
+    p = p.double()
+    mean = p.mean(0)
+    return -torch.special.xlogy(mean, mean).sum(1) + torch.special.xlogy(p, p).sum(2).mean(0)
+
+
+def _mc_chunk(emb: torch.Tensor, w: torch.Tensor, b: torch.Tensor, keep: float, samples: int,
+              gen: torch.Generator) -> torch.Tensor:
+    """BALD ``[c]`` of one chunk of rows ``emb [c, D]``: ``samples`` float32 passes with inverted
+    dropout (keep probability ``keep``) on the features, then :func:`_mutual_information`."""
+    probs = torch.empty((samples, emb.shape[0], w.shape[0]), dtype=torch.float32, device=emb.device)
+    full = torch.full_like(emb, keep)
+    for t in range(samples):
+        mask = torch.bernoulli(full, generator=gen) / keep
+        probs[t] = torch.softmax(torch.addmm(b, emb * mask, w.T), dim=1)
+    return _mutual_information(probs)
+
+
+def mc_dropout_bald(embedding, weight, bias=None, *, samples: int = 20, p: float = 0.5, seed: int = 0,
+                    chunk: int = BALD_CHUNK) -> np.ndarray:
+    """BALD scores from MC dropout on the last layer, float64 ``[n]``, without the ``[T, n, C]`` array.
+
+    Same samples as :func:`mc_dropout_probs` (``embedding [n, D]``, last layer ``weight [C, D]``,
+    ``bias [C]``, ``samples`` passes with inverted dropout rate ``p``), but the pool is taken
+    ``chunk`` rows at a time: each chunk's ``samples`` softmax passes are float32 ``[T, chunk, C]``
+    and reduce at once to its BALD scores (:func:`bald`'s formula, in float64 on the chunk only),
+    so memory is ``O(n D + chunk T C)``, linear in the pool (20 x 45,000 x 100 in float64, about
+    0.7 GB plus its copies, was the earlier whole-pool array for CIFAR-100). Masks are drawn chunk
+    by chunk, pass by pass, from one generator seeded by ``seed``: with ``chunk >= n`` they are
+    :func:`mc_dropout_probs`'s. Computed in torch where ``embedding`` is.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout p must be in [0, 1), got {p}")
+    if int(samples) < 1 or int(chunk) < 1:
+        raise ValueError(f"samples and chunk must be >= 1, got {samples}, {chunk}")
+    emb = torch.as_tensor(_numpy(embedding, "embedding") if not isinstance(embedding, torch.Tensor) else embedding)
+    emb = emb.detach().float()
+    w = torch.as_tensor(weight).detach().float().to(emb.device)
+    b = torch.zeros(w.shape[0], device=emb.device) if bias is None else torch.as_tensor(bias).detach().float().to(emb.device)
+    if emb.dim() != 2 or w.dim() != 2 or w.shape[1] != emb.shape[1]:
+        raise ValueError(f"embedding [n, D] and weight [C, D] do not fit: {tuple(emb.shape)}, {tuple(w.shape)}")
+    gen = torch.Generator(device=emb.device)
+    gen.manual_seed(int(seed))
+    out = torch.empty(emb.shape[0], dtype=torch.float64, device=emb.device)
+    for start in range(0, emb.shape[0], int(chunk)):
+        rows = slice(start, start + int(chunk))
+        out[rows] = _mc_chunk(emb[rows], w, b, 1.0 - p, int(samples), gen)
     return out.cpu().numpy()
 
 

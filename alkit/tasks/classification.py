@@ -15,6 +15,7 @@ from alkit import strategies
 from alkit.engine.augment import build_augment
 from alkit.engine.data.base import ImageDataset
 from alkit.engine.models import LossPredictionModule, build_model
+from alkit.engine.models.mc_dropout import BALD_DROPOUT, add_penultimate_dropout
 from alkit.protocol.pool import class_balanced_order
 from alkit.tasks.base import Learner
 from alkit.engine.train.common import pick_device, prepare_model
@@ -38,6 +39,12 @@ class ClassificationTask(strategies.CarriesStrategies):
     that model. ``pretrained="glyphs"`` starts every model from the small CNN pre-trained on the
     synthetic glyph set (``alkit.engine.train.pretrain``; the offline analogue of the paper's
     ImageNet pre-training, Sec. 3.2.5) with a fresh head.
+    ``ssl_options``: the SSL trainer's fidelity options (the ``paper`` recipe's,
+    :data:`alkit.experiments.recipes.PAPER_SSL`; empty = alkit's defaults): ``labelled_view``
+    ``"recipe"`` (the labelled batch gets ``augment``) or ``"weak"`` (crop + flip, FixMatch's),
+    ``unlabelled`` ``"rest"`` (the unlabelled items) or ``"all"`` (the whole training set, labelled
+    items included, as FixMatch's and UDA's originals draw it); the rest go to the trainer
+    (``nesterov``, ``schedule``, ``lr_warmup``, ``ema``, ``ema_buffers``, :func:`alkit.engine.train.uda.train_uda`).
     ``ensemble_size`` members are trained only for strategies registered with
     ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
     takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
@@ -46,7 +53,8 @@ class ClassificationTask(strategies.CarriesStrategies):
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
                  ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
                  batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
-                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None):
+                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None,
+                 ssl_options: dict | None = None):
         if ssl not in SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda, fixmatch")
         if pretrained not in PRETRAINED:
@@ -67,6 +75,12 @@ class ClassificationTask(strategies.CarriesStrategies):
             self.weak = build_augment("weak", data.image_size, hflip=hflip)
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl
+        self.ssl_options = dict(ssl_options or {})
+        if self.ssl_options.get("labelled_view", "recipe") not in ("recipe", "weak"):
+            raise ValueError(f"ssl_options: labelled_view must be 'recipe' or 'weak', "
+                             f"got {self.ssl_options['labelled_view']!r}")
+        if self.ssl_options.get("unlabelled", "rest") not in ("rest", "all"):
+            raise ValueError(f"ssl_options: unlabelled must be 'rest' or 'all', got {self.ssl_options['unlabelled']!r}")
         self.epochs = epochs
         self.min_steps = min_steps
         self.iterations = iterations
@@ -107,28 +121,37 @@ class ClassificationTask(strategies.CarriesStrategies):
                     raise ValueError(f"glyph backbone does not fit {self.model_name}: {missing} {unexpected}")
         return prepare_model(model, self.device)
 
-    def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None):
+    def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None, dropout: float = 0.0):
         torch.manual_seed(seed)
         model = self.new_model()
+        if dropout:
+            add_penultimate_dropout(model, dropout)
         if lossnet is not None:
             lossnet = lossnet.to(self.device)
         if self.ssl is not None:
             from alkit.engine.train.fixmatch import train_fixmatch
             from alkit.engine.train.uda import train_uda
 
-            unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
+            opts = dict(self.ssl_options)
+            weak_labelled = opts.pop("labelled_view", "recipe") == "weak"
+            if opts.pop("unlabelled", "rest") == "all":
+                unl = np.arange(len(self.labels))
+            else:
+                unl = np.setdiff1d(np.arange(len(self.labels)), labelled)
             trainer = train_uda if self.ssl == "uda" else train_fixmatch
             return trainer(model, self.data, labelled, unl, iterations=self.iterations,
-                             batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
-                             lr=self.lr, weak=self.weak, strong=self.strong, labelled_augment=self.augment,
-                             seed=seed, lossnet=lossnet, progress=False)
+                           batch_size=self.batch_size, unlabelled_batch=self.unlabelled_batch,
+                           lr=self.lr, weak=self.weak, strong=self.strong,
+                           labelled_augment=self.weak if weak_labelled else self.augment,
+                           seed=seed, lossnet=lossnet, progress=False, **opts)
         return train_supervised(model, self.data, labelled, epochs=self.epochs, augment=self.augment,
                                 seed=seed, batch_size=self.batch_size, lr=self.lr, lossnet=lossnet,
                                 min_steps=self.min_steps)
 
     def fit(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
         """Fresh model(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
-        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, else one."""
+        ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, one model
+        trained with dropout on its penultimate features for ``trains="dropout"`` (BALD), else one."""
         spec = strategies.get_strategy(strategy)
         if spec.trains == "lossnet":
             if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
@@ -137,6 +160,8 @@ class ClassificationTask(strategies.CarriesStrategies):
             lossnet = LossPredictionModule(self._tap_channels)
             model = self._train_one(labelled, seed, lossnet=lossnet)
             return Learner([model], lossnet=lossnet)
+        if spec.trains == "dropout":  # BALD: trained with the dropout its MC samples use
+            return Learner([self._train_one(labelled, seed, dropout=BALD_DROPOUT)])
         members = self.ensemble_size if spec.members == "ensemble" else 1
         return Learner([self._train_one(labelled, seed + 1000 * m) for m in range(members)])
 
@@ -150,7 +175,7 @@ class ClassificationTask(strategies.CarriesStrategies):
         The strategy gets a :class:`~alkit.strategies.QueryInputs` whose needs are computed here
         on first access (``probs``, ``member_probs``/``member_preds``, ``features`` of the whole
         pool, ``predicted_loss``, ``mc_probs`` (``mc_samples`` = 20 passes, dropout 0.5 on the
-        penultimate features), ``grad_embedding``, ``labelled_labels``). The providers hold the
+        penultimate features), ``mc_bald`` (their BALD scores, chunked), ``grad_embedding``, ``labelled_labels``). The providers hold the
         models and the images, never the task or its labels.
         """
         spec = strategies.get_strategy(strategy)
@@ -179,8 +204,15 @@ class ClassificationTask(strategies.CarriesStrategies):
             fc = getattr(models[0], "fc", None)
             if not isinstance(fc, torch.nn.Linear):
                 raise ValueError("mc_probs needs the classifier's last layer as a torch.nn.Linear named 'fc'")
-            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=0.5,
+            return strategies.scores.mc_dropout_probs(unl_features(), fc.weight, fc.bias, samples=20, p=BALD_DROPOUT,
                                                       seed=int(rng.integers(2**31 - 1)))
+
+        def mc_bald():  # [u], chunked over the pool
+            fc = getattr(models[0], "fc", None)
+            if not isinstance(fc, torch.nn.Linear):
+                raise ValueError("mc_bald needs the classifier's last layer as a torch.nn.Linear named 'fc'")
+            return strategies.scores.mc_dropout_bald(unl_features(), fc.weight, fc.bias, samples=20, p=BALD_DROPOUT,
+                                                     seed=int(rng.integers(2**31 - 1)))
 
         providers = {
             "probs": lambda: probs_of(0).cpu().numpy(),
@@ -190,6 +222,7 @@ class ClassificationTask(strategies.CarriesStrategies):
             "predicted_loss": lambda: predict(models[0], images[unl], mean, std,
                                               lossnet=lossnet)["predicted_loss"].cpu().numpy(),
             "mc_probs": mc_probs,
+            "mc_bald": mc_bald,
             "grad_embedding": lambda: strategies.scores.grad_embedding(probs_of(0).cpu().numpy(),
                                                                        unl_features().cpu().numpy()),
         }

@@ -3,8 +3,11 @@ with high- and low-level consistency", s4GAN branch; used by the paper's SSL-X i
 
 Input: an image concatenated with a class map — the segmentation network's softmax (a "fake") or
 the one-hot ground truth (a "real") — so ``3 + K`` channels. Four 4x4 stride-2 convolutions
-(64-128-256-512 channels at the original width), leaky ReLU 0.2 and 2-D dropout 0.5 after each,
-global average pooling, one linear layer to one logit. The pooled 512-d vector is the feature the
+(64-128-256-512 channels at the original width), each followed by leaky ReLU 0.2; 2-D dropout 0.5
+after the first ``dropout_layers`` of them (the original, sud0301/semisup-semseg
+``model/discriminator.py``: after the first three only, none after the fourth; alkit's default 4 =
+after every one, kept for the small recipes' stored results; the ``paper`` recipe sets 3), global
+average pooling, one linear layer to one logit. The pooled 512-d vector is the feature the
 generator's feature-matching loss compares; ``sigmoid(logit)`` is the confidence score that gates
 self-training (threshold 0.6) and that SSL-D-score ranks images by (lowest first).
 """
@@ -20,16 +23,21 @@ class S4GANDiscriminator(nn.Module):
     """s4GAN's image-level discriminator.
 
     ``num_classes`` K, ``width`` the first layer's channels (64 in the original; layers double it:
-    64-128-256-512). ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
+    64-128-256-512), ``dropout`` the 2-D dropout rate after the first ``dropout_layers`` convolutions
+    (0-4; the original: 3). ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
     ``(logit [B], features [B, 8 * width])``.
     """
 
-    def __init__(self, num_classes: int, width: int = 64, in_image_channels: int = 3, dropout: float = 0.5):
+    def __init__(self, num_classes: int, width: int = 64, in_image_channels: int = 3, dropout: float = 0.5,
+                 dropout_layers: int = 4):
         super().__init__()
         self.in_channels = in_image_channels + num_classes
         chans = [self.in_channels, width, 2 * width, 4 * width, 8 * width]
         self.convs = nn.ModuleList([nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in zip(chans, chans[1:])])
         self.drop = nn.Dropout2d(dropout)
+        if not 0 <= int(dropout_layers) <= len(self.convs):
+            raise ValueError(f"dropout_layers must be in 0..{len(self.convs)}, got {dropout_layers}")
+        self.dropout_layers = int(dropout_layers)
         self.fc = nn.Linear(8 * width, 1)
         self.feature_dim = 8 * width
 
@@ -37,7 +45,9 @@ class S4GANDiscriminator(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"discriminator expects {self.in_channels} channels (image + class map), got {x.shape[1]}")
         h = x
-        for conv in self.convs:
-            h = self.drop(F.leaky_relu(conv(h), 0.2))
+        for i, conv in enumerate(self.convs):
+            h = F.leaky_relu(conv(h), 0.2)
+            if i < self.dropout_layers:
+                h = self.drop(h)
         feat = h.mean((2, 3))
         return self.fc(feat).squeeze(1), feat

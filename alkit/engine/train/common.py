@@ -65,14 +65,80 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+SCHEDULES = ("cosine", "cosine-7/16")
+
+
+def lr_factor(step: int, total: int, schedule: str = "cosine", warmup: int = 0) -> float:
+    """The learning-rate multiplier at optimiser step ``step`` (0-based) of ``total``.
+
+    ``"cosine"`` (alkit's, to zero): ``0.5 * (1 + cos(pi * k / K))``. ``"cosine-7/16"`` (FixMatch,
+    kekmodel/FixMatch-pytorch ``get_cosine_schedule_with_warmup``; UDA, google-research/uda
+    ``image/main.py``: ``cos(lrate * 7/8 * pi/2)``): ``max(0, cos(7 * pi * p / 16))`` with
+    ``p = (k - W) / (K - W)``, which ends at ``cos(7 pi / 16) ~ 0.195`` of the rate, not 0. With
+    ``warmup`` W > 0 both rise linearly as ``k / W`` over the first W steps (the originals' warm-up;
+    alkit's "cosine" then runs over the remaining ``K - W`` steps too).
+    """
+    total, warmup = max(1, int(total)), max(0, int(warmup))
+    if step < warmup:
+        return step / warmup
+    p = min(max(step - warmup, 0), total - warmup) / max(1, total - warmup)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    if schedule == "cosine-7/16":
+        return max(0.0, math.cos(7.0 * math.pi * p / 16.0))
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+
+
 def sgd_cosine(params, total_steps: int, lr: float = 0.03, momentum: float = 0.9,
-               weight_decay: float = 5e-4):
+               weight_decay: float = 5e-4, *, nesterov: bool = False, schedule: str = "cosine", warmup: int = 0):
     """The paper's optimiser (Sec. 3.2.1): SGD(lr 0.03, momentum 0.9, wd 5e-4, Nesterov off) with a
-    cosine schedule over ``total_steps`` optimiser steps. Returns ``(optimizer, scheduler)``."""
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=FOREACH)
+    cosine schedule over ``total_steps`` optimiser steps. Returns ``(optimizer, scheduler)``.
+    ``nesterov``, ``schedule``, ``warmup`` (steps): the SSL originals' choices (FixMatch and UDA
+    use Nesterov momentum and the 7/16 cosine, :func:`lr_factor`); the defaults are alkit's."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=bool(nesterov),
+                          foreach=FOREACH)
     total = max(1, int(total_steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+    if schedule == "cosine" and not warmup:  # the earlier closed form, bit for bit
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, schedule, warmup))
     return opt, sched
+
+
+class ParamEMA:
+    """An exponential moving average of a model's weights with a constant decay, as the SSL
+    originals keep it for evaluation: ``avg <- decay * avg + (1 - decay) * w`` after every optimiser
+    step, starting from the initial weights.
+
+    ``buffers="copy"``: floating-point buffers (BatchNorm statistics) are not averaged, the model's
+    own are kept (kekmodel/FixMatch-pytorch ``ModelEMA``, decay 0.999); ``"average"``: they are
+    averaged like the weights (google-research/uda: ``tf.train.ExponentialMovingAverage(0.9999)``
+    over the trainable variables and the BatchNorm moving mean and variance).
+    ``copy_to()`` writes the average into the model. With a constant decay the initial weights keep
+    the share ``decay ** k`` after k steps (0.9999: 61 % after 5k steps, 0.7 % after 50k), so the
+    average only makes sense for runs much longer than ``1 / (1 - decay)`` steps, as the originals'."""
+
+    def __init__(self, model: nn.Module, decay: float, buffers: str = "copy"):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        if buffers not in ("copy", "average"):
+            raise ValueError(f"ema buffers must be 'copy' or 'average', got {buffers!r}")
+        self.decay = float(decay)
+        self.live = [p for p in model.parameters()]
+        if buffers == "average":
+            self.live += [b for b in model.buffers() if b.is_floating_point()]
+        self.avg = [t.detach().clone() for t in self.live]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self.avg, [t.detach() for t in self.live], 1.0 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self) -> None:
+        for t, a in zip(self.live, self.avg):
+            t.copy_(a)
 
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -12,6 +12,16 @@ with Nesterov momentum 0.9, lr 0.03, cosine decay. The loop (batched views on th
 forward pass of labelled + weak + strong images per step) is UDA's
 (:func:`alkit.engine.train.uda.train_uda`); only the unlabelled loss differs.
 
+At paper scale (:data:`alkit.experiments.recipes.PAPER_SSL`) the run follows kekmodel/FixMatch-pytorch:
+the labelled batch gets the weak view (``labelled_view="weak"``, the classification task passes
+``labelled_augment=weak``), the unlabelled batches are drawn from the whole training set
+(``unlabelled="all"``), SGD with Nesterov momentum, the learning rate ``lr * cos(7 pi k / (16 K))``
+(``schedule="cosine-7/16"``) and the weights averaged with decay 0.999 for evaluation (``ema=0.999``,
+BatchNorm buffers copied, ``ema_buffers="copy"``). The embedded digits recipes keep alkit's
+defaults (the labelled batch with the run's augmentation, the unlabelled pool only, plain
+momentum, cosine to zero, no average). Remaining difference: the original exempts biases and
+BatchNorm weights from weight decay; alkit decays every parameter.
+
 Scaling for the embedded digits (``alkit.experiments.recipes``): the SSL-X runs pass the recipe's
 unlabelled batch, the same for UDA and FixMatch (64 with a labelled batch of 64, i.e. mu = 1
 instead of 7): 7 x 64 = 448 unlabelled images per step would be a third of the 1,257-image pool

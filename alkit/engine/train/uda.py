@@ -11,6 +11,17 @@ and a cosine schedule over a fixed number of *iterations* (50k per AL cycle at p
 the paper we augment online. UDA's optional Training Signal Annealing (TSA) is not used: the paper
 names only the confidence mask and the sharpening temperature.
 
+The optimiser of google-research/uda (``image/main.py``; the paper: "other hyperparameters as in
+UDA") differs from alkit's defaults in three places, each an option the ``paper`` recipe sets
+(:data:`alkit.experiments.recipes.PAPER_SSL`): Nesterov momentum (``nesterov``); the learning rate
+``lr * cos(7 pi k / (16 K))`` (``schedule="cosine-7/16"``, :func:`~alkit.engine.train.common.lr_factor`:
+it ends at ~0.195 x lr, the original's only floor, there is no separate minimum-ratio flag; its
+linear warm-up, ``warmup_steps``, defaults to 0 and the CIFAR-10 script keeps it so:
+``lr_warmup=0``); and an exponential moving average of the weights and BatchNorm statistics with
+decay 0.9999 that the evaluation uses (``ema``, ``ema_buffers="average"``). FixMatch's originals
+use the same schedule and Nesterov, with decay 0.999 over the weights only (``ema_buffers="copy"``).
+With ``ema`` the returned model holds the averaged weights, so the AL queries use them too.
+
 Everything stays on the training device: the pool is a uint8 tensor, each batch is gathered by
 index, the views are produced batched by ``alkit.engine.augment`` on that device (for several steps at once,
 ``AUGMENT_CHUNK`` images per call, so a GPU is not starved by kernel launches), and labelled, weak and
@@ -20,13 +31,15 @@ in the reference implementation). No DataLoader, no per-sample Python.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from alkit.engine.data.base import ImageDataset, normalize
-from alkit.engine.train.common import autocast, learning_loss_term, make_generator, sgd_cosine, to_layout
+from alkit.engine.train.common import ParamEMA, autocast, learning_loss_term, make_generator, sgd_cosine, to_layout
 
 AUGMENT_CHUNK = 8192  # images (labelled + 2 x unlabelled) augmented per batched call
 
@@ -110,7 +123,8 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
               lambda_u: float = 1.0, lossnet: nn.Module | None = None, ll_weight: float = 1.0,
               ll_margin: float = 1.0, ll_stop_fraction: float = 0.6, device=None,
               progress=True, history: list | None = None, warmup: float = 0.0,
-              unlabelled_loss=None) -> nn.Module:
+              unlabelled_loss=None, nesterov: bool = False, schedule: str = "cosine", lr_warmup: int = 0,
+              ema: float = 0.0, ema_buffers: str = "copy") -> nn.Module:
     """Train ``model`` with the UDA objective for ``iterations`` SGD steps (see module docstring).
 
     Args:
@@ -137,6 +151,12 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
         unlabelled_loss: ``f(logits_weak [U, K], logits_strong [U, K]) -> (loss, mask_fraction)``;
             default UDA's :func:`consistency_loss` with ``temperature`` and ``threshold``
             (FixMatch passes its pseudo-label loss, :mod:`alkit.engine.train.fixmatch`).
+        nesterov, schedule, lr_warmup: SGD's Nesterov momentum, ``"cosine"`` (alkit, to zero) or
+            ``"cosine-7/16"`` (the originals), linear learning-rate warm-up in steps
+            (:func:`alkit.engine.train.common.sgd_cosine`); defaults alkit's.
+        ema, ema_buffers: decay of a constant-decay moving average of the weights written into the
+            model at the end (0 = off; FixMatch 0.999 with ``"copy"``, UDA 0.9999 with
+            ``"average"``; :class:`alkit.engine.train.common.ParamEMA`).
 
     Returns the trained model (and ``lossnet``, trained in place) in eval mode.
     """
@@ -156,7 +176,13 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
     unl_stream = _IndexStream(len(unl), gen) if len(unl) > 0 and lambda_u > 0 else None
 
     params = list(model.parameters()) + (list(lossnet.parameters()) if lossnet is not None else [])
-    opt, sched = sgd_cosine(params, iterations, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt, sched = sgd_cosine(params, iterations, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                            nesterov=nesterov, schedule=schedule, warmup=lr_warmup)
+    average = ParamEMA(model, ema, ema_buffers) if ema > 0 else None
+    if average is not None and iterations < 1.0 / (1.0 - ema):
+        warnings.warn(f"train_uda: a weight average with decay {ema} over {iterations} iterations (its time "
+                      f"constant is {1.0 / (1.0 - ema):.0f} steps) is mostly the initial weights; the originals "
+                      f"run 50k+ steps (ema=0 turns it off)", stacklevel=2)
     bar, own_bar = _progress_bar(progress, iterations)
     model.train()
     if lossnet is not None:
@@ -207,6 +233,8 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
         loss.backward()
         opt.step()
         sched.step()
+        if average is not None:
+            average.update()
         if bar is not None:
             bar.update(1)
         if (step + 1) % 50 == 0 or step + 1 == iterations:
@@ -220,6 +248,8 @@ def train_uda(model: nn.Module, data: ImageDataset, labelled, unlabelled, *, ite
                                     mask=f"{stats['mask']:.2f}")
     if own_bar:
         bar.close()
+    if average is not None:
+        average.copy_to()
     model.eval()
     if lossnet is not None:
         lossnet.eval()
