@@ -193,10 +193,10 @@ def _plan_flags(parser, command: str) -> None:
     """``--plan`` and ``--download`` of reproduce / evaluate / sweep (alkit.experiments.cost_plan, .datacheck)."""
     parser.add_argument("--plan", action="store_true",
                         help="print what the run will cost (units, cycles, trainings, SGD steps, device-hours from "
-                             "a few timed steps on this device, store disk, missing data) and train nothing")
+                             "a few timed steps on this device, store disk, missing data) and train nothing (default: off)")
     parser.add_argument("--download", action="store_true",
                         help=f"fetch missing CIFAR/VOC folders into the data root before {command} starts "
-                             "(with --plan: fetch, then plan; needs internet)")
+                             "(with --plan: fetch, then plan; needs internet) (default: off)")
 
 
 def _plan_or_data(a, make_plan, missing, fetch_missing) -> int | None:
