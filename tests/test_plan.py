@@ -245,3 +245,20 @@ def test_the_store_disk_estimate_is_the_size_of_a_cycle_file(tmp_path):
     real = (store.dir / "trial0" / "cycle01.json").stat().st_size
     assert abs(P._cycle_bytes(pool, n, cycle, picked, g, {}) - real) < 0.15 * real
     json.loads((store.dir / "trial0" / "cycle01.json").read_text())
+
+
+def test_download_fetches_before_anything_starts(env, monkeypatch, capsys):
+    data, started = env
+    fetched = []
+
+    def fake_fetch(missing, root=None, log=print):  # what torchvision would put there
+        for m in missing:
+            fetched.append(m.dataset)
+            _cifar(data, m.dataset)
+
+    monkeypatch.setattr("alkit.experiments.datacheck.fetch", fake_fetch)
+    assert main(["reproduce", "--preset", "paper", "01", "--plan", "--download"]) == 0
+    out = capsys.readouterr().out
+    assert fetched == ["cifar10"] and started == [] and "every dataset the plan reads is present" in out
+    assert main(["reproduce", "--preset", "paper", "01", "--download"]) == 0  # present now: nothing fetched
+    assert fetched == ["cifar10"] and [nb.name for nb in started] == ["01_augmentation.ipynb"]

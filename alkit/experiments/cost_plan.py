@@ -343,13 +343,14 @@ def render(plan: Plan) -> str:
         ws = [w for w in plan.works if w.notebook == g]
         rows.append([g, sum(w.units for w in ws), sum(w.reused for w in ws), _n(sum(w.cycles for w in ws)),
                      _n(sum(w.trainings for w in ws)), _n(sum(w.steps for w in ws)), _hours(plan.seconds(g)),
-                     _bytes(sum(w.disk for w in ws)), "; ".join(notes)])
+                     _bytes(sum(w.disk for w in ws))])
     ws = plan.works
     rows.append(["total", sum(w.units for w in ws), sum(w.reused for w in ws), _n(sum(w.cycles for w in ws)),
                  _n(sum(w.trainings for w in ws)), _n(sum(w.steps for w in ws)), _hours(plan.seconds()),
-                 _bytes(plan.disk()), ""])
+                 _bytes(plan.disk())])
     lines += ["", tabulate(rows, headers=["", "units", "reused", "cycles", "trainings", "SGD steps", "device-h",
-                                          "store disk", "notes"], tablefmt="simple")]
+                                          "store disk"], tablefmt="simple")]
+    lines += [f"  {g}: {note}" for g, notes in plan.groups.items() for note in notes]
     total = plan.seconds()
     wall = total / plan.workers
     lines += ["", f"Estimate on {plan.device}: {_hours(total)} device-hours; with {plan.workers} worker(s) side "

@@ -207,6 +207,11 @@ def _nb04(p: dict, out: NotebookRuns) -> None:
             model=f"imagenet-resnet18@{p['input_size']}"))
     if use_glyphs:
         out.notes.append("glyph pre-training of the small CNN once (seconds; cached in outputs/pretrained/)")
+    from alkit.engine.models.pretrained import find_weights
+
+    if find_weights(p["weights_path"] or None) is None and not p["download_weights"]:
+        out.notes.append("ImageNet ResNet-18 weights not found: the notebook skips the transfer runs, the plan "
+                         "counts them (set weights_path, or download_weights: true)")
 
 
 def _nb05(p: dict, out: NotebookRuns) -> None:
@@ -226,6 +231,24 @@ def _seg_common(p: dict) -> tuple[dict, object]:
     return options, weights
 
 
+def _imagenet_note(exp: Experiment, out: NotebookRuns) -> None:
+    """A note when a DeepLab backbone's ImageNet weights are not in torchvision's cache (torchvision
+    downloads them, ~170 MB, when the first model is built: that needs internet)."""
+    s = exp.resolved()
+    if s.get("pretrained") != "imagenet" or not str(s.get("model", "")).startswith("deeplabv2-resnet"):
+        return
+    import os
+
+    import torch
+    from torchvision.models import ResNet50_Weights, ResNet101_Weights
+
+    w = ResNet101_Weights if s["model"].endswith("101") else ResNet50_Weights
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(w.IMAGENET1K_V1.url))
+    if not os.path.isfile(cached):
+        out.notes.append(f"ImageNet {s['model'].split('-')[1]} weights not cached ({cached}): torchvision "
+                         "downloads them on first use (needs internet)")
+
+
 def _nb06(p: dict, out: NotebookRuns) -> None:
     """06_segmentation_al cells cell-03 and cell-07: every strategy, image-level labels."""
     options, weights = _seg_common(p)
@@ -234,6 +257,7 @@ def _nb06(p: dict, out: NotebookRuns) -> None:
         cycles=p["cycles"], trials=p["trials"], tolerance=p["tolerance"], epochs=p["epochs"], model=p["model"] or None,
         pretrained=weights, threshold=p["threshold"], ensemble_size=p["ensemble_size"], seed=p["seed"],
         data_options=options, preview=p["preview_images"], data_root=p["data_root"] or None, download=p["download"])))
+    _imagenet_note(out.runs[-1].exp, out)
 
 
 def _nb07(p: dict, out: NotebookRuns) -> None:
@@ -248,6 +272,7 @@ def _nb07(p: dict, out: NotebookRuns) -> None:
                                                              **common)))
     out.runs.append(PlannedRun("SSL image-level", Experiment(strategies=("random", "d-score"), ssl="s4gan",
                                                              iterations=it, **common)))
+    _imagenet_note(out.runs[0].exp, out)
     for ps in p["polygon_strategies"]:
         out.runs.append(PlannedRun(f"raw {ps} polygons", Experiment(labeling="polygon", polygon_strategy=ps, **common)))
         if p["ssl_polygons"]:
