@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(default: $ALKIT_DATA, else ~/.alkit/data)")
     e.add_argument("--runs-dir", metavar="DIR",
                    help="results store, shared with the notebooks (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
-    e.add_argument("--out", required=True, metavar="DIR", help="folder for the report (required)")
+    e.add_argument("--out", metavar="DIR", help="folder for the report (required unless --plan)")
+    _plan_flags(e, "evaluate")
 
     sw = sub.add_parser("sweep", help="a grid of experiments on Dask (local, a cluster, SLURM): DIR/results.csv",
                         description="Run every experiment of a grid file (fixed settings x the product of the axes) "
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--grid", required=True, metavar="GRID.yaml",
                     help="YAML with 'fixed:' (settings of every experiment) and 'axes:' (lists; their product) "
                          "(required; example: examples/grid_digits.yaml)")
-    sw.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv (required)")
+    sw.add_argument("--out", metavar="DIR", help="folder for results.csv (required unless --plan)")
     sw.add_argument("--scheduler", metavar="ADDRESS",
                     help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local cluster)")
     sw.add_argument("--slurm", metavar="OPTIONS",
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="results store, on a filesystem every worker sees (default: $ALKIT_OUTPUTS/runs, "
                          "else outputs/runs)")
     _plugin_flag(sw, ", on a path every worker sees")
+    _plan_flags(sw, "sweep")
 
     rp = sub.add_parser("reproduce", help="run notebooks through papermill into outputs/")
     rp.add_argument("--preset", metavar="NAME", default=None, help="smoke | default | paper (default: default)")
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder for the executed notebooks (default: $ALKIT_OUTPUTS/notebooks, "
                          "else outputs/notebooks)")
     rp.add_argument("notebooks", nargs="*", help="stems or numbers, e.g. 01 or 01_augmentation (default: all)")
+    _plan_flags(rp, "reproduce")
 
     c = sub.add_parser("clicks", help="click cost and label quality of the polygon annotator per tolerance")
     c.add_argument("--dataset", metavar="NAME",
@@ -184,6 +187,41 @@ def build_parser() -> argparse.ArgumentParser:
                                     "'solution' blanked and outputs cleared, plus a short README: ready to hand out.")
     sc.add_argument("dir", metavar="DIR", help="output folder (created if missing)")
     return p
+
+
+def _plan_flags(parser, command: str) -> None:
+    """``--plan`` and ``--download`` of reproduce / evaluate / sweep (alkit.experiments.cost_plan, .datacheck)."""
+    parser.add_argument("--plan", action="store_true",
+                        help="print what the run will cost (units, cycles, trainings, SGD steps, device-hours from "
+                             "a few timed steps on this device, store disk, missing data) and train nothing (default: off)")
+    parser.add_argument("--download", action="store_true",
+                        help=f"fetch missing CIFAR/VOC folders into the data root before {command} starts "
+                             "(with --plan: fetch, then plan; needs internet) (default: off)")
+
+
+def _plan_or_data(a, make_plan, missing, fetch_missing) -> int | None:
+    """The shared tail of reproduce / evaluate / sweep before anything runs: with ``--download``
+    fetch what is missing; with ``--plan`` print the plan (status 0); else, data still missing:
+    one line per dataset on stderr, status 2. ``None``: go on and run."""
+    if missing and a.download:
+        fetch_missing(missing)
+        missing = []
+    if a.plan:
+        from alkit.experiments.cost_plan import render
+
+        print(render(make_plan()))
+        return 0
+    if missing:
+        for m in missing:
+            print(f"alkit: error: {m.line()}", file=sys.stderr)
+        return 2
+    return None
+
+
+def _fetch_command(a, command: str) -> str:
+    """The command line that fetches the missing data (and plans, training nothing)."""
+    args = " ".join(x for x in getattr(a, "argv", []) if x not in ("--plan", "--download"))
+    return f"python -m alkit {command} {args} --plan --download".replace("  ", " ")
 
 
 def _plugin_flag(parser, where: str) -> None:
@@ -488,15 +526,25 @@ def check_reproduce(a) -> argparse.Namespace:
     _check_outputs("--output-dir", a.output_dir, outputs_dir() / "notebooks")
     if a.output_dir is not None:  # the notebooks still write their figures under the outputs root
         _check_outputs("--output-dir", None, outputs_dir() / "figures")
-    return argparse.Namespace(preset=preset, notebooks=chosen, output_dir=a.output_dir)
+    return argparse.Namespace(preset=preset, notebooks=chosen, output_dir=a.output_dir, plan=a.plan,
+                              download=a.download)
 
 
 def cmd_reproduce(a) -> int:
+    argv = [f"--preset {a.preset}"] if a.preset else []
     a = check_reproduce(a)
     _checkpoint()
-    from alkit.experiments.reproduce import reproduce
+    from alkit.experiments import reproduce as R
+    from alkit.experiments.datacheck import fetch
 
-    reproduce(a.notebooks, preset=a.preset, output_dir=a.output_dir)
+    plans = R.notebook_plans(a.notebooks, a.preset)
+    a.argv = argv + list(a.notebooks)
+    done = _plan_or_data(a, lambda: R.plan(a.notebooks, a.preset, fetch_command=_fetch_command(a, "reproduce")),
+                         R.check_data(plans)[0], lambda missing: [fetch(R.check_data([p])[0], p.data_root)
+                                                                  for p in plans])
+    if done is not None:
+        return done
+    R.reproduce(a.notebooks, preset=a.preset, output_dir=a.output_dir)
     return 0
 
 
@@ -545,23 +593,40 @@ def check_evaluate(a) -> argparse.Namespace:
         C.env_workers(os.environ.get("ALKIT_WORKERS"))
     d = a.device
     device = C.device(d, _cuda_count() if d is not None and d.strip().lower().startswith("cuda") else 0)
-    C.writable_dir("--out", a.out)
-    _check_outputs("--runs-dir", a.runs_dir, runs_dir())
-    if preset == "paper":
-        from alkit.experiments.evaluate import available_datasets
-
-        try:
-            available_datasets("paper", a.data_root)
-        except FileNotFoundError as e:
-            raise C.UsageError(f"--preset paper: {_one_line(e)}") from None
+    _check_plan(a, trials)
+    if not a.plan:
+        C.writable_dir("--out", a.out)
+        _check_outputs("--runs-dir", a.runs_dir, runs_dir())
     return argparse.Namespace(strategies=strategies, preset=preset, trials=trials, max_trials=max_trials,
-                              workers=workers, device=device,
+                              workers=workers, device=device, plan=a.plan, download=a.download,
                               data_root=a.data_root, runs_dir=a.runs_dir, out=a.out)
 
 
+def _check_plan(a, trials) -> None:
+    """``--out`` is required unless ``--plan``; ``--plan`` cannot count ``trials auto``."""
+    from alkit import checks as C
+
+    if a.out is None and not a.plan:
+        raise C.UsageError("--out is required (unless --plan)")
+    if a.plan and trials == "auto":
+        raise C.UsageError("--plan with trials auto: the trials are decided while running; plan a number "
+                           "(--trials N, e.g. the --max-trials it may reach)")
+
+
 def cmd_evaluate(a) -> int:
+    argv = [f"--strategies {a.strategies}"] + [f"--{k.replace('_', '-')} {getattr(a, k)}" for k in
+                                                ("preset", "trials", "data_root") if getattr(a, k) is not None]
     a = check_evaluate(a)
     _checkpoint()
+    from alkit.experiments import cost_plan as P
+    from alkit.experiments.datacheck import fetch
+
+    a.argv = argv
+    done = _plan_or_data(a, lambda: P.plan_evaluate(a.strategies, a.preset, a.data_root, a.trials,
+                                                    fetch_command=_fetch_command(a, "evaluate"), device=a.device),
+                         P.evaluate_data(a.preset, a.data_root)[0], lambda missing: fetch(missing, a.data_root))
+    if done is not None:
+        return done
     _STATE["interrupt_message"] = INTERRUPTED_RUN
     try:
         from alkit.experiments.evaluate import evaluate
@@ -611,10 +676,13 @@ def check_sweep(a) -> argparse.Namespace:
     override = {k: _setting(k, getattr(a, k), None) for k in ("trials", "max_trials") if getattr(a, k) is not None}
     if override:  # the flags win over the grid's values, for every experiment
         cells = [S.Cell(c.index, {**c.settings, **override}, c.label) for c in cells]
-    C.writable_dir("--out", a.out)
-    _check_outputs("--runs-dir", a.runs_dir, runs_dir())
+    _check_plan(a, "auto" if any(c.settings.get("trials") == "auto" for c in cells) else None)
+    if not a.plan:
+        C.writable_dir("--out", a.out)
+        _check_outputs("--runs-dir", a.runs_dir, runs_dir())
     return argparse.Namespace(cells=cells, out=a.out, scheduler=a.scheduler.strip() if a.scheduler else None,
-                              slurm=slurm, workers=workers, runs_dir=a.runs_dir, dashboard=dashboard)
+                              slurm=slurm, workers=workers, runs_dir=a.runs_dir, dashboard=dashboard,
+                              plan=a.plan, download=a.download, grid=a.grid)
 
 
 def _host_port(flag: str, text: str) -> str:
@@ -635,6 +703,15 @@ def cmd_sweep(a) -> int:
 
     a = check_sweep(a)
     _checkpoint()
+    from alkit.experiments import cost_plan as P
+    from alkit.experiments.datacheck import fetch
+
+    a.argv = [f"--grid {a.grid}"]
+    done = _plan_or_data(a, lambda: P.plan_sweep(a.cells, a.grid, fetch_command=_fetch_command(a, "sweep")),
+                         P.sweep_data(a.cells),
+                         lambda missing: [fetch(P.sweep_data([c]), c.settings.get("data_root")) for c in a.cells])
+    if done is not None:
+        return done
     _STATE["interrupt_message"] = INTERRUPTED_RUN
     try:
         from alkit.experiments.sweep import sweep

@@ -4,6 +4,10 @@ Presets: ``smoke`` (CI-sized, seconds), ``default`` (the notebook's own paramete
 data, real curves, minutes on a laptop CPU) and ``paper`` (the paper's datasets and schedules,
 for a GPU). A preset other than ``default`` is a YAML file ``notebooks/params/<stem>.<preset>.yaml``
 of parameter overrides. Executed copies go to ``<outputs>/notebooks/``.
+
+Before the first notebook starts, every dataset the chosen notebooks read at the preset is checked
+(:func:`check_data`; :class:`MissingData` lists each missing one), and :func:`plan` prices the run
+without training it (``alkit reproduce --plan``, :mod:`alkit.experiments.cost_plan`).
 """
 
 from __future__ import annotations
@@ -123,11 +127,77 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     return out
 
 
-def reproduce(notebooks: list[str] | None = None, preset: str = "default", output_dir=None) -> list[Path]:
-    """Run the given notebooks (default: all) in order and print one line per notebook."""
+class MissingData(FileNotFoundError):
+    """Datasets the run needs are missing; ``missing`` holds one
+    :class:`~alkit.experiments.datacheck.Missing` per dataset, the message one line each."""
+
+    def __init__(self, missing):
+        self.missing = list(missing)
+        super().__init__("\n".join(m.line() for m in self.missing))
+
+
+def notebook_plans(notebooks: list[str] | None, preset: str) -> list:
+    """:class:`~alkit.experiments.notebook_runs.NotebookRuns` of each chosen notebook (default: all)."""
+    from alkit.experiments.notebook_runs import notebook_runs
+
+    chosen = [resolve_notebook(n) for n in notebooks] if notebooks else list_notebooks()
+    return [notebook_runs(nb, preset) for nb in chosen]
+
+
+def check_data(plans: list) -> tuple[list, list]:
+    """(missing, skipped) over the notebooks' ``plans``: ``missing`` the datasets without which a
+    notebook cannot run (:class:`~alkit.experiments.datacheck.Missing`, each once); ``skipped``
+    lines about optional ones (notebook 08 at ``paper`` runs the CIFARs that are present)."""
+    from alkit.experiments.datacheck import missing_datasets
+
+    missing, skipped, seen = [], [], set()
+    for p in plans:
+        found = missing_datasets(p.datasets, p.data_root)
+        optional = missing_datasets(p.any_of, p.data_root)
+        if p.any_of and len(optional) == len(p.any_of):
+            found += optional  # none of them: the notebook has nothing to run
+        elif optional:
+            skipped += [f"{p.stem} skips {m.dataset} (not found: {m.expected}); it runs the others" for m in optional]
+        for m in found:
+            if (m.dataset, str(m.expected)) not in seen:
+                seen.add((m.dataset, str(m.expected)))
+                missing.append(m)
+    return missing, skipped
+
+
+def plan(notebooks: list[str] | None = None, preset: str = "default", fetch_command: str = "", device=None):
+    """The priced plan of running ``notebooks`` at ``preset`` (:func:`alkit.experiments.cost_plan.build_plan`)."""
+    from alkit.experiments.cost_plan import build_plan
+
+    plans = notebook_plans(notebooks, preset)
+    missing, skipped = check_data(plans)
+    groups = [(p.stem.split("_")[0], p.runs, p.notes) for p in plans]
+    names = ", ".join(p.stem.split("_")[0] for p in plans)
+    return build_plan(f"reproduce --preset {preset} ({names})", groups, missing=missing, skipped=skipped,
+                      fetch_command=fetch_command, device=device)
+
+
+def reproduce(notebooks: list[str] | None = None, preset: str = "default", output_dir=None,
+              download: bool = False) -> list[Path]:
+    """Run the given notebooks (default: all) in order and print one line per notebook.
+
+    First every dataset they read is checked: :class:`MissingData` (one line per dataset) before any
+    notebook starts, unless ``download`` fetches them (:func:`alkit.experiments.datacheck.fetch`)."""
     chosen = [resolve_notebook(n) for n in notebooks] if notebooks else list_notebooks()
     for nb in chosen:
         preset_parameters(nb, preset)  # fail early on a missing preset file
+    plans = notebook_plans([str(nb) for nb in chosen], preset)
+    missing, skipped = check_data(plans)
+    if missing and download:
+        from alkit.experiments.datacheck import fetch
+
+        for p in plans:  # each notebook's data root; what one fetched, the next finds present
+            fetch(check_data([p])[0], p.data_root)
+        missing, skipped = check_data(plans)
+    if missing:
+        raise MissingData(missing)
+    for line in skipped:
+        print(f"[alkit] {line}", flush=True)
     outs = []
     t_all = time.perf_counter()
     for nb in chosen:
