@@ -145,7 +145,7 @@ def _nb01(p: dict, out: NotebookRuns) -> None:
 
 def _nb02(p: dict, out: NotebookRuns) -> None:
     """02_ssl_vs_al cells cell-03 and cell-07: raw X, then SSL-X per SSL method (the first method
-    runs every strategy, the others ``other_ssl_strategies``)."""
+    runs ``ssl_strategies``, the others those of them in ``other_ssl_strategies``)."""
     initial, step, cycles = _regime_budget(p)
     ssl_cycles = p["ssl_cycles"] or cycles
     strategies = p["strategies"]
@@ -158,14 +158,15 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
     out.runs.append(PlannedRun("raw X", family(augment="paper", cycles=cycles, epochs=p["epochs"],
                                                min_steps=p["min_steps"], ensemble_size=p["ensemble_size"])))
     for i, method in enumerate(p["ssl_methods"]):
-        names = strategies if i == 0 else [s for s in strategies if s in p["other_ssl_strategies"]]
+        ssl_names = p["ssl_strategies"]
+        names = ssl_names if i == 0 else [s for s in ssl_names if s in p["other_ssl_strategies"]]
         out.runs.append(PlannedRun(f"SSL-X ({method})", family(
             names, augment="paper", ssl=method, cycles=ssl_cycles, iterations=p["iterations"],
             batch_size=p["ssl_batch_size"], unlabelled_batch=p["unlabelled_batch"], ensemble_size=p["ensemble_size"])))
 
 
 def _nb03(p: dict, out: NotebookRuns) -> None:
-    """03_low_budget cells cell-03 and cell-07: every strategy raw and as SSL-X (UDA)."""
+    """03_low_budget cells cell-03 and cell-07: ``strategies`` raw, ``ssl_strategies`` as SSL-X (UDA)."""
     initial, step, cycles = p["initial"], p["step"], p["cycles"]
     if p["regime"] != "custom":
         initial, step, regime_cycles = regime_budget(p["dataset"], p["regime"])
@@ -177,7 +178,8 @@ def _nb03(p: dict, out: NotebookRuns) -> None:
                           unlabelled_batch=p["unlabelled_batch"])
         else:
             fields.update(epochs=p["epochs"], min_steps=p["min_steps"])
-        exp = Experiment(dataset=p["dataset"], strategies=tuple(p["strategies"]), trials=p["trials"],
+        names = p["strategies"] if method == "none" else p["ssl_strategies"]
+        exp = Experiment(dataset=p["dataset"], strategies=tuple(names), trials=p["trials"],
                          model=p["model"] or None, seed=p["seed"], regime=p["regime"],
                          data_root=p["data_root"] or None, download=p["download"], **fields)
         out.runs.append(PlannedRun("raw X" if method == "none" else "SSL-X (uda)", exp))
