@@ -35,7 +35,7 @@ def test_models_train_step_backpropagates_into_taps():
     lossnet = LossPredictionModule(model.tap_channels, hidden=16)
     logits, _, taps = model.forward_features(torch.randn(4, 1, 8, 8))
     (logits.sum() + lossnet(taps).sum()).backward()
-    assert model.stages[0][0][0].weight.grad is not None
+    assert model.stages[0][0].weight.grad is not None  # the first convolution
     assert lossnet.head.weight.grad is not None
 
 
