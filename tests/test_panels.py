@@ -249,3 +249,29 @@ def test_digits_bench_gives_class_balanced_disjoint_sets_and_seeded_models():
     assert torch.equal(w0, w0b) and not torch.equal(w0, w1)
     x = bench.data.train_x[:4]
     assert bench.fresh(0)(x.float()).shape == (4, 10)
+
+
+def test_polygon_query_panel_has_four_columns_per_polygon():
+    rng = np.random.default_rng(0)
+    polygon = np.zeros((6, 6), bool)
+    polygon[1:3, 1:4] = True
+    one = dict(image=rng.integers(0, 255, (6, 6, 3)).astype(np.uint8), approx=np.full((6, 6), 255, np.uint8),
+               entropy=rng.random((6, 6)), polygon=polygon)
+    fig = panels.plot_polygon_query([one, one, one], ignore_index=255)
+    assert len(fig.axes) == 12
+    assert [a.get_title() for a in fig.axes[:4]] == ["image", "approximated GT", "pixel entropy", "selected polygon"]
+    assert fig.axes[1].images[0].get_array().mask.all()  # every pixel ignored: nothing coloured
+    overlay = fig.axes[3].images[1].get_array()
+    assert (~overlay.mask).sum() == polygon.sum()  # only the polygon's pixels are painted
+    plt.close(fig)
+
+
+def test_banner_names_the_versions_and_the_device():
+    import platform
+
+    import alkit
+    from alkit.engine.train.common import pick_device
+
+    assert alkit.banner() == (f"alkit {alkit.__version__} | torch {torch.__version__} | "
+                              f"python {platform.python_version()} | device {pick_device()}")
+    assert alkit.banner(device=False).endswith(f"python {platform.python_version()}")

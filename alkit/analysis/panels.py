@@ -1,9 +1,9 @@
 """Composite figures of the notebooks, one call each, so that a notebook cell shows what is drawn
 and not how: segmentation masks in the kit's colours (:func:`show_mask`), a strip of images over
 their masks (:func:`plot_images_and_masks`, notebook 05), the predictions of each cycle side by side
-(:func:`plot_predictions_per_cycle`, paper Fig. 12, notebook 06), SSL-Random's gaps to raw AL per SSL
-method (:func:`plot_ssl_gaps`, notebook 02) and the three-protocol teaser (:func:`plot_teaser`,
-paper Fig. 1). Each returns its figure; the notebook saves it with
+(:func:`plot_predictions_per_cycle`, paper Fig. 12, notebook 06), the polygons a query picked
+(:func:`plot_polygon_query`, paper Fig. 14, notebook 07), SSL-Random's gaps to raw AL per SSL method
+(:func:`plot_ssl_gaps`, notebook 02) and the three-protocol teaser (:func:`plot_teaser`, paper Fig. 1). Each returns its figure; the notebook saves it with
 :func:`alkit.analysis.plots.savefig`. Figures follow Mittal et al., "Parting with Illusions about
 Deep Active Learning"."""
 
@@ -154,3 +154,25 @@ def plot_teaser(families: dict, title: str | None = None, y: str = "accuracy", a
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def plot_polygon_query(panels: list[dict], ignore_index: int = 255):
+    """Paper Fig. 14: one row per selected polygon — the image, its approximated ground truth
+    (class ids, ignored pixels transparent), the model's normalised pixel entropy (0-1, ``magma``)
+    and the selected polygon over the image. ``panels``: the dicts of
+    :func:`alkit.tasks.polygon_segmentation.query_panels` (``image`` ``[H, W, 3]``, ``approx``
+    ``[H, W]``, ``entropy`` ``[H, W]``, ``polygon`` bool ``[H, W]``). Returns the figure
+    (``len(panels)`` x 4 axes)."""
+    fig, axes = plt.subplots(len(panels), 4, figsize=(8, 2.1 * len(panels)), squeeze=False)
+    for row, p in zip(axes, panels):
+        row[0].imshow(p["image"])
+        show_mask(row[1], p["approx"], ignore_index)
+        row[2].imshow(p["entropy"], cmap="magma", vmin=0, vmax=1)
+        row[3].imshow(p["image"])
+        row[3].imshow(np.ma.masked_where(~p["polygon"], p["polygon"]), cmap="autumn", alpha=0.6)
+    for a, t in zip(axes[0], ["image", "approximated GT", "pixel entropy", "selected polygon"]):
+        a.set_title(t, fontsize=9)
+    for a in axes.ravel():
+        a.set_xticks([])
+        a.set_yticks([])
+    return fig
