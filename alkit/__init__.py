@@ -37,6 +37,7 @@ _API = {
     "register_model": ("alkit.engine.models", "register_model"),
     "stats": ("alkit.analysis.stats", None),
     "plots": ("alkit.analysis.plots", None),
+    "banner": ("alkit.about", "banner"),
 }
 
 __all__ = [*_API, "__version__"]

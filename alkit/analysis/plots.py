@@ -179,14 +179,21 @@ def plot_gap(per_cycle, *, x: str = "n_labelled", hue: str = "strategy", ax=None
 
 def plot_penalty(penalty, *, ax=None, title: str | None = "penalty matrix"):
     """Heatmap of a penalty matrix (:func:`alkit.analysis.stats.penalty_matrix`, strategies x
-    strategies, share of comparisons the row wins, in [0, 1]; NaN left blank), annotated, with the
-    paper's strategy names. Returns the axes."""
+    strategies, share of comparisons the row wins, in [0, 1]), annotated with two decimals, with the
+    paper's strategy names; the diagonal is left blank and an off-diagonal NaN (no comparison with
+    enough trials) reads "n/a". Without ``ax`` the figure grows with the number of strategies.
+    Returns the axes."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.5))
+        n = len(penalty.index)
+        _, ax = plt.subplots(figsize=(1.2 * n + 2.5, 1.0 * n + 2))
     labels = [strategy_label(str(s)) for s in penalty.index]
     cols = [strategy_label(str(s)) for s in penalty.columns]
-    sns.heatmap(penalty.to_numpy(float), ax=ax, vmin=0, vmax=1, cmap="Reds", annot=True, fmt=".2f",
+    values = penalty.to_numpy(float)
+    sns.heatmap(values, ax=ax, vmin=0, vmax=1, cmap="Reds", annot=True, fmt=".2f",
                 xticklabels=cols, yticklabels=labels, cbar_kws={"label": "share of comparisons won"}, square=True)
+    for i, j in zip(*np.nonzero(np.isnan(values))):
+        if penalty.index[i] != penalty.columns[j]:  # seaborn leaves NaN cells blank: say why
+            ax.text(j + 0.5, i + 0.5, "n/a", ha="center", va="center", fontsize=9, color="0.4")
     ax.set_xlabel("worse (column)")
     ax.set_ylabel("better (row)")
     if title:

@@ -633,3 +633,56 @@ def trials_needed(sd: float, delta: float, level: float = DEFAULT_LEVEL, n_max: 
     hw = sps.t.ppf(1 - _one_sided_alpha(level), ns - 1) * sd / np.sqrt(ns)
     ok = np.flatnonzero(hw < delta / 2)
     return int(ns[ok[0]]) if ok.size else None
+
+
+def ssl_random_gaps(raw: pd.DataFrame, ssl: pd.DataFrame, y: str = "accuracy", scale: float = 100.0,
+                    level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """SSL-Random against two supervised references at every cycle both frames have (the panel of
+    notebook 02 that checks the paper's Sec. 3.2.3 conclusion per SSL method).
+
+    ``raw``: supervised runs (``strategy, trial, cycle, n_labelled, y``), Random and AL strategies;
+    ``ssl``: the runs of one SSL method (only its ``random`` rows are used). At each cycle the
+    per-trial differences SSL-Random minus the reference are formed (paired by trial, missing
+    trials dropped), scaled by ``scale`` (100: points) and tested with :func:`paired_test`. The
+    references: ``"best raw AL"``, the non-Random raw strategy with the highest mean ``y`` at that
+    cycle (picked after the fact, which favours AL; no row when ``raw`` has no AL strategy), and
+    ``"supervised Random"``.
+
+    Returns one row per (reference, cycle): ``reference, against`` (the strategy compared with),
+    ``cycle, n_labelled`` (SSL-Random's), ``n, gap, ci_low, ci_high, p`` (points when
+    ``scale=100``; NaN interval below :data:`MIN_TRIALS` trials)."""
+    s_r = ssl[ssl.strategy == "random"]
+    al = raw[raw.strategy != "random"]
+    rows = []
+    for ref_name in ("best raw AL", "supervised Random"):
+        for c in sorted(set(s_r.cycle) & set(raw.cycle)):
+            at = raw[raw.cycle == c]
+            if ref_name == "best raw AL":
+                candidates = al[al.cycle == c]
+                if candidates.empty:
+                    continue
+                against = candidates.groupby("strategy")[y].mean().idxmax()
+            else:
+                against = "random"
+            ref = at[at.strategy == against]
+            mine = s_r[s_r.cycle == c]
+            d = (mine.set_index("trial")[y] - ref.set_index("trial")[y]).dropna() * scale
+            t = paired_test(d.to_numpy(), level)
+            rows.append(dict(reference=ref_name, against=against, cycle=c, n_labelled=int(mine.n_labelled.iloc[0]),
+                             n=t["n"], gap=t["gap"], ci_low=t["ci_low"], ci_high=t["ci_high"], p=t["p"]))
+    return pd.DataFrame(rows, columns=["reference", "against", "cycle", "n_labelled", "n", "gap", "ci_low",
+                                       "ci_high", "p"])
+
+
+def gap_line(a, b, what: str, scale: float = 100.0, unit: str = "points", over: str = "seeds",
+             level: float = DEFAULT_LEVEL) -> str:
+    """One printed line: the paired gap ``a - b`` (per-seed values of two recipes, same order),
+    its mean and Student-t interval from :func:`paired_test`, in ``unit`` after multiplying by
+    ``scale``; below :data:`MIN_TRIALS` seeds the mean only, saying that an interval needs more.
+    Used by the solution notebooks that train a few models by hand, one per seed."""
+    t = paired_test(scale * (np.asarray(a, float) - np.asarray(b, float)), level)
+    if t["n"] < MIN_TRIALS:
+        return (f"{what}: {t['gap']:+.1f} {unit} over {t['n']} seed(s): too few {over} for an interval "
+                f"(need {MIN_TRIALS})")
+    return (f"{what}: {t['gap']:+.1f} {unit}, {100 * level:.0f} % interval [{t['ci_low']:+.1f}, "
+            f"{t['ci_high']:+.1f}] over {t['n']} {over}")
