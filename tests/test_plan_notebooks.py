@@ -46,7 +46,9 @@ def _execute(stem: str, preset: str, monkeypatch, tmp_path):
     monkeypatch.setattr(config, "run", fake_run)
     monkeypatch.setattr(alkit, "evaluate", fake_evaluate)
     cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
-    calls = [i for i, c in enumerate(cells) if "run(" in "".join(c["source"]) or "alkit.evaluate(" in "".join(c["source"])]
+    # a cell calls run() itself or through the notebook's run_family() helper (02, 03)
+    calls = [i for i, c in enumerate(cells)
+             if any(k in "".join(c["source"]) for k in ("run(", "run_family(", "alkit.evaluate("))]
     injected = notebook_parameters(path, preset)
     ns = {"__name__": "__main__"}
     for i, cell in enumerate(cells[: calls[-1] + 1]):

@@ -163,6 +163,10 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
         out.runs.append(PlannedRun(f"SSL-X ({method})", family(
             names, augment="paper", ssl=method, cycles=ssl_cycles, iterations=p["iterations"],
             batch_size=p["ssl_batch_size"], unlabelled_batch=p["unlabelled_batch"], ensemble_size=p["ensemble_size"])))
+    if p["teaser_without_aug"]:  # Fig. 1's AL without augmentation: notebook 01's runs (the store shares them)
+        out.runs.append(PlannedRun("raw X, no augmentation", family(
+            augment="none", cycles=cycles, epochs=p["epochs"], min_steps=p["min_steps"],
+            ensemble_size=p["ensemble_size"])))
 
 
 def _nb03(p: dict, out: NotebookRuns) -> None:
