@@ -314,24 +314,10 @@ def mc_dropout_probs(embedding, weight, bias=None, *, samples: int = 20, p: floa
     computed in torch where ``embedding`` is. The whole ``[T, n, C]`` array: for a large pool,
     :func:`mc_dropout_bald` computes BALD chunk by chunk.
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout p must be in [0, 1), got {p}")
     if int(samples) < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    emb = torch.as_tensor(_numpy(embedding, "embedding") if not isinstance(embedding, torch.Tensor) else embedding)
-    emb = emb.detach().float()
-    w = torch.as_tensor(weight).detach().float().to(emb.device)
-    b = torch.zeros(w.shape[0], device=emb.device) if bias is None else torch.as_tensor(bias).detach().float().to(emb.device)
-    if emb.dim() != 2 or w.dim() != 2 or w.shape[1] != emb.shape[1]:
-        raise ValueError(f"embedding [n, D] and weight [C, D] do not fit: {tuple(emb.shape)}, {tuple(w.shape)}")
-    gen = torch.Generator(device=emb.device)
-    gen.manual_seed(int(seed))
-    keep = torch.full_like(emb, 1.0 - p)
-    out = torch.empty((int(samples), emb.shape[0], w.shape[0]), dtype=torch.float32, device=emb.device)
-    for t in range(int(samples)):
-        mask = torch.bernoulli(keep, generator=gen) / (1.0 - p)
-        out[t] = torch.softmax(torch.addmm(b, emb * mask, w.T), dim=1)
-    return out.cpu().numpy()
+    emb, w, b, gen = _mc_inputs(embedding, weight, bias, p, seed)
+    return _mc_passes(emb, w, b, 1.0 - p, int(samples), gen).cpu().numpy()
 
 
 BALD_CHUNK = 4096  # pool rows per MC-dropout chunk of mc_dropout_bald
@@ -344,16 +330,31 @@ def _mutual_information(p: torch.Tensor) -> torch.Tensor:
     return -torch.special.xlogy(mean, mean).sum(1) + torch.special.xlogy(p, p).sum(2).mean(0)
 
 
-def _mc_chunk(emb: torch.Tensor, w: torch.Tensor, b: torch.Tensor, keep: float, samples: int,
-              gen: torch.Generator) -> torch.Tensor:
-    """BALD ``[c]`` of one chunk of rows ``emb [c, D]``: ``samples`` float32 passes with inverted
-    dropout (keep probability ``keep``) on the features, then :func:`_mutual_information`."""
+def _mc_inputs(embedding, weight, bias, p: float, seed: int):
+    """Checked float32 ``(emb [n, D], weight [C, D], bias [C], generator)`` on the embedding's device."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout p must be in [0, 1), got {p}")
+    emb = torch.as_tensor(_numpy(embedding, "embedding") if not isinstance(embedding, torch.Tensor) else embedding)
+    emb = emb.detach().float()
+    w = torch.as_tensor(weight).detach().float().to(emb.device)
+    b = torch.zeros(w.shape[0], device=emb.device) if bias is None else torch.as_tensor(bias).detach().float().to(emb.device)
+    if emb.dim() != 2 or w.dim() != 2 or w.shape[1] != emb.shape[1]:
+        raise ValueError(f"embedding [n, D] and weight [C, D] do not fit: {tuple(emb.shape)}, {tuple(w.shape)}")
+    gen = torch.Generator(device=emb.device)
+    gen.manual_seed(int(seed))
+    return emb, w, b, gen
+
+
+def _mc_passes(emb: torch.Tensor, w: torch.Tensor, b: torch.Tensor, keep: float, samples: int,
+               gen: torch.Generator) -> torch.Tensor:
+    """Float32 softmax samples ``[samples, c, C]`` of rows ``emb [c, D]``: inverted dropout (keep
+    probability ``keep``) on the features, then the last layer."""
     probs = torch.empty((samples, emb.shape[0], w.shape[0]), dtype=torch.float32, device=emb.device)
     full = torch.full_like(emb, keep)
     for t in range(samples):
         mask = torch.bernoulli(full, generator=gen) / keep
         probs[t] = torch.softmax(torch.addmm(b, emb * mask, w.T), dim=1)
-    return _mutual_information(probs)
+    return probs
 
 
 def mc_dropout_bald(embedding, weight, bias=None, *, samples: int = 20, p: float = 0.5, seed: int = 0,
@@ -369,22 +370,13 @@ def mc_dropout_bald(embedding, weight, bias=None, *, samples: int = 20, p: float
     by chunk, pass by pass, from one generator seeded by ``seed``: with ``chunk >= n`` they are
     :func:`mc_dropout_probs`'s. Computed in torch where ``embedding`` is.
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout p must be in [0, 1), got {p}")
     if int(samples) < 1 or int(chunk) < 1:
         raise ValueError(f"samples and chunk must be >= 1, got {samples}, {chunk}")
-    emb = torch.as_tensor(_numpy(embedding, "embedding") if not isinstance(embedding, torch.Tensor) else embedding)
-    emb = emb.detach().float()
-    w = torch.as_tensor(weight).detach().float().to(emb.device)
-    b = torch.zeros(w.shape[0], device=emb.device) if bias is None else torch.as_tensor(bias).detach().float().to(emb.device)
-    if emb.dim() != 2 or w.dim() != 2 or w.shape[1] != emb.shape[1]:
-        raise ValueError(f"embedding [n, D] and weight [C, D] do not fit: {tuple(emb.shape)}, {tuple(w.shape)}")
-    gen = torch.Generator(device=emb.device)
-    gen.manual_seed(int(seed))
+    emb, w, b, gen = _mc_inputs(embedding, weight, bias, p, seed)
     out = torch.empty(emb.shape[0], dtype=torch.float64, device=emb.device)
     for start in range(0, emb.shape[0], int(chunk)):
         rows = slice(start, start + int(chunk))
-        out[rows] = _mc_chunk(emb[rows], w, b, 1.0 - p, int(samples), gen)
+        out[rows] = _mutual_information(_mc_passes(emb[rows], w, b, 1.0 - p, int(samples), gen))
     return out.cpu().numpy()
 
 
