@@ -89,6 +89,21 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path):
     assert again.fits == 0  # everything reused
 
 
+def test_a_longer_run_extends_a_shorter_one_exactly(tmp_path):
+    kw = dict(initial=9, step=6, trial=0, seed=11)
+    full = run_trial(FakeTask(), "entropy", cycles=4, store=RunStore(tmp_path / "a", {"k": 1, "data": "x"}), **kw)
+    store = RunStore(tmp_path / "b", {"k": 1, "data": "x"})
+    run_trial(FakeTask(), "entropy", cycles=2, store=store, **kw)  # its last cycle queries nothing
+    longer_task, seen = FakeTask(), []
+    longer = run_trial(longer_task, "entropy", cycles=4, store=store, on_cycle=seen.append, **kw)
+    assert longer_task.fits == 3  # cycle 2 trained again to query from it, then 3 and 4
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert strip(longer) == strip(full) and [r["cycle"] for r in seen] == [0, 1, 2, 3, 4]
+    shorter_task = FakeTask()
+    assert strip(run_trial(shorter_task, "entropy", cycles=3, store=store, **kw)) == strip(full[:4])
+    assert shorter_task.fits == 0
+
+
 def test_budget_larger_than_pool_is_one_clear_error():
     with pytest.raises(ValueError, match="exceeds the pool"):
         check_budget(FakeTask(30), 20, 10, 2)

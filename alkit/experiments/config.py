@@ -13,7 +13,13 @@ recipe reuses finished cycles, an interrupted run resumes, and anything else rec
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,11 +34,17 @@ from alkit.paths import runs_dir
 from alkit.protocol.loop import check_budget
 from alkit.strategies import check_strategy, default_strategies, get_strategy
 from alkit.tasks.classification import ClassificationTask
+from alkit.tasks.fit_cache import FitCache
 from alkit.tasks.polygon_segmentation import LABELINGS, POLYGON_STRATEGIES, PolygonSegmentationTask, polygon_run_name
 from alkit.tasks.segmentation import SegmentationTask
 
 # Settings that say where and how a run executes, never what it computes (not in the store key).
 RUNTIME = ("data_root", "download", "device", "workers")
+# Settings left out of the store key: what to run, not what one trial computes. The regime only
+# names budgets and a recipe, whose resolved values are in the key; a run with more cycles extends
+# a shorter one of the same settings (cycle c trains with a seed of (trial, c) and queries from
+# that model: alkit.protocol.loop.run_trial), so notebooks asking for 2 or 3 cycles share runs.
+KEY_FREE = ("strategies", "trials", "max_trials", "regime", "cycles")
 # Settings that only one kind of task reads.
 CLASSIFICATION_ONLY = ("augment", "min_steps", "unlabelled_batch", "regime")
 SEGMENTATION_ONLY = ("tolerance", "threshold", "data_options", "preview", "labeling", "polygon_strategy", "ens_reduce")
@@ -108,6 +120,8 @@ class Experiment:
                 continue
             if f.name == "lr" and value is None and kind == "classification" and given["ssl"]:
                 value = r.get("ssl_lr", r["lr"])  # SSL has its own learning rate in the digits recipes
+            if f.name == "min_steps" and value is None and given["augment"] == "none":
+                value = r.get("min_steps_none")  # unaugmented runs converge in fewer steps (recipes.py)
             if value is None and f.name in r:
                 value = r[f.name]
             out[f.name] = value
@@ -190,7 +204,7 @@ class Experiment:
         for single-model strategies), so changing them reuses its cycles."""
         kind = self.kind
         spec = get_strategy(strategy, task=kind)
-        cfg = {k: v for k, v in self.resolved().items() if k not in RUNTIME + ("strategies", "trials", "max_trials")}
+        cfg = {k: v for k, v in self.resolved().items() if k not in RUNTIME + KEY_FREE}
         # the experiment's model name when it names one (e.g. a pre-trained network built by a factory)
         cfg.update(task=kind, strategy=strategy, data=data_fingerprint(task.data), model=self.model or task.model_name)
         if kind == "classification":
@@ -258,9 +272,32 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     workers = workers if workers is not None else exp.workers
     if (executor is not None or workers != 1) and not picklable(p.task):
         executor, workers = None, 1  # a closure cannot travel: run in this process
-    per_unit = run_units(p.task, p.units, workers=workers, executor=executor, progress=progress, desc=p.desc,
-                         bar=bar)
+    with shared_fits(exp, p, local=executor is None or isinstance(executor, ProcessPoolExecutor)):
+        per_unit = run_units(p.task, p.units, workers=workers, executor=executor, progress=progress, desc=p.desc,
+                             bar=bar)
     return collect(p, per_unit, with_selected=with_selected)
+
+
+@contextmanager
+def shared_fits(exp: Experiment, p: "Plan", *, local: bool = True):
+    """While the units of ``p`` run, its task keeps plain trainings in a :class:`FitCache` of its
+    own (a fresh folder in the results store, removed afterwards), so the strategies of the run
+    train each shared network once (cycle 0: every strategy starts from the same initial set and
+    seed). Only for workers that see this machine's disk (``local``: worker processes here)."""
+    if not local or not hasattr(p.task, "fit_cache") or not p.units:
+        yield
+        return
+    root = Path(p.units[0].store_root)
+    root.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix=".fits-", dir=root)
+    signature = dict(exp.store_config("random", p.task))
+    signature.pop("strategy")
+    p.task.fit_cache = FitCache(folder, json.dumps(signature, sort_keys=True, default=str))
+    try:
+        yield
+    finally:
+        p.task.fit_cache = None
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass

@@ -28,7 +28,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from alkit.experiments.config import RUNTIME
+from alkit.experiments.config import KEY_FREE, RUNTIME
 from alkit.experiments.step_probe import ProbeSpec, probe
 
 PAPER_VOC = dict(pool=10582, val=1449, clicks_per_image=33.0)  # Sec. 4.3: SBD-augmented train, val; ~33 clicks at 10 px
@@ -122,7 +122,7 @@ def _members(strategy: str, s: dict) -> int:
 def _unit_key(run, s: dict, strategy: str, trial: int) -> str:
     """The results-store entry of a unit, up to the data fingerprint (the same dataset gives the
     same one): the resolved settings that reach it (as ``Experiment.store_config`` prunes them)."""
-    cfg = {k: v for k, v in s.items() if k not in RUNTIME + ("strategies", "trials", "max_trials")}
+    cfg = {k: v for k, v in s.items() if k not in RUNTIME + KEY_FREE}
     if run.exp.kind == "classification":
         for k in (("epochs", "min_steps") if cfg.get("ssl") else ("iterations", "unlabelled_batch")):
             cfg.pop(k, None)
@@ -142,7 +142,7 @@ def _cycle_bytes(pool: int, labelled: int, cycle: int, picked: int, g: Geometry,
     return size
 
 
-def count_run(run, notebook: str, seen: set, cache: dict) -> tuple[Work, list[ProbeSpec]]:
+def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[ProbeSpec]]:
     """The :class:`Work` of one planned run and the networks it needs timed (see the module docstring)."""
     exp = run.exp
     s = exp.resolved()
@@ -157,14 +157,19 @@ def count_run(run, notebook: str, seen: set, cache: dict) -> tuple[Work, list[Pr
         members = _members(strategy, s)
         scores = strategy != "random" or s.get("polygon_strategy") == "entropy"
         for trial in range(int(s["trials"])):
-            if run.stored:
+            last = 0 if run.first_cycle_only else int(s["cycles"])
+            first = 0
+            if run.stored:  # a stored run of the same key covers its cycles (the key has no cycle count)
                 key = _unit_key(run, s, strategy, trial)
-                if key in seen:
+                done = seen.get(key, -1)
+                seen[key] = max(done, last)
+                if done >= last:
                     w.reused += 1
                     continue
-                seen.add(key)
+                # a shorter run's last cycle is trained again to query from it (run_trial)
+                first = max(0, done)
             w.units += 1
-            for c in range(1 if run.first_cycle_only else int(s["cycles"]) + 1):
+            for c in range(first, last + 1):
                 budget = s["initial"] + c * s["step"]
                 n = max(1, round(budget / g.clicks_per_image)) if kind == "segmentation" else int(budget)
                 n = min(n, g.pool)
@@ -276,7 +281,7 @@ def build_plan(title: str, groups: list, *, missing=(), skipped=(), fetch_comman
 
     from alkit.engine.train.common import pick_device
 
-    seen, cache, works, specs = set(), {}, [], []
+    seen, cache, works, specs = {}, {}, [], []
     for name, runs, _ in groups:
         for run in runs:
             w, ss = count_run(run, name, seen, cache)

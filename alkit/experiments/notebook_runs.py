@@ -121,7 +121,7 @@ def _nb00(p: dict, out: NotebookRuns) -> None:
     """00_quickstart cells cell-10 (one demonstration fit of Entropy on the initial set) and cell-15."""
     exp = Experiment(dataset=p["dataset"], strategies=tuple(p["strategies"]), augment=p["augment"],
                      initial=p["initial"], step=p["step"], cycles=p["cycles"], trials=p["trials"],
-                     epochs=p["epochs"], min_steps=p["min_steps"], seed=p["seed"], data_root=p["data_root"] or None)
+                     epochs=p["epochs"], min_steps=p["min_steps"] or None, seed=p["seed"], data_root=p["data_root"] or None)
     demo = Experiment(**{**_fields(exp), "strategies": ("entropy",), "trials": 1})
     out.runs += [PlannedRun("demonstration fit (cell-10)", demo, stored=False, first_cycle_only=True),
                  PlannedRun("strategies", exp)]
@@ -136,7 +136,7 @@ def _nb01(p: dict, out: NotebookRuns) -> None:
                   data_root=p["data_root"] or None, download=p["download"])
     for a in p["augments"]:
         out.runs.append(PlannedRun(f"augment={a}", Experiment(strategies=tuple(p["strategies"]), augment=a,
-                                                              epochs=p["epochs"], min_steps=p["min_steps"], **common)))
+                                                              epochs=p["epochs"], min_steps=p["min_steps"] or None, **common)))
     if "paper" in p["augments"] and {"random", "entropy"} <= set(p["strategies"]):
         undertrained = dict(epochs=30 if p["dataset"] == "digits" else max(1, p["epochs"] // 5), min_steps=0)
         out.runs.append(PlannedRun("undertrained Random/Entropy", Experiment(
@@ -156,7 +156,7 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
                           data_root=p["data_root"] or None, download=p["download"], **fields)
 
     out.runs.append(PlannedRun("raw X", family(augment="paper", cycles=cycles, epochs=p["epochs"],
-                                               min_steps=p["min_steps"], ensemble_size=p["ensemble_size"])))
+                                               min_steps=p["min_steps"] or None, ensemble_size=p["ensemble_size"])))
     for i, method in enumerate(p["ssl_methods"]):
         ssl_names = p["ssl_strategies"]
         names = ssl_names if i == 0 else [s for s in ssl_names if s in p["other_ssl_strategies"]]
@@ -165,7 +165,7 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
             batch_size=p["ssl_batch_size"], unlabelled_batch=p["unlabelled_batch"], ensemble_size=p["ensemble_size"])))
     if p["teaser_without_aug"]:  # Fig. 1's AL without augmentation: notebook 01's runs (the store shares them)
         out.runs.append(PlannedRun("raw X, no augmentation", family(
-            augment="none", cycles=cycles, epochs=p["epochs"], min_steps=p["min_steps"],
+            augment="none", cycles=cycles, epochs=p["epochs"], min_steps=p["min_steps"] or None,
             ensemble_size=p["ensemble_size"])))
 
 

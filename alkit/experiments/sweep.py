@@ -291,7 +291,8 @@ def stored_records(unit, pool_size: int) -> list[dict]:
     """The records of ``unit``'s consecutive stored cycles (validated like any cached cycle, by the
     loop's own :func:`alkit.protocol.loop.load_stored`)."""
     store = RunStore(unit.store_root, unit.store_config)
-    return load_stored(store, unit.trial, unit.cycles, pool_size=pool_size, metric=unit.metric)[0]
+    records = load_stored(store, unit.trial, unit.cycles, pool_size=pool_size, metric=unit.metric)[0]
+    return [dict(r, **(unit.meta or {})) for r in records]  # labelled as this cell (a run may be shared)
 
 
 def _unit_id(unit) -> tuple:

@@ -84,9 +84,18 @@ def run_trial(task: "Task", strategy: str, *, initial: float, step: float, cycle
     """
     check_budget(task, initial, step, cycles)
     costs = np.asarray(task.pool_costs(), dtype=np.float64)
-    records, labelled_at, pending = load_stored(store, trial, cycles, pool_size=len(costs), metric=metric,
-                                                on_cycle=on_cycle)
+    records, labelled_at, pending = load_stored(store, trial, cycles, pool_size=len(costs), metric=metric)
     start = len(records)
+    if 0 < start <= cycles and len(pending) == 0:
+        # The last stored cycle ended a shorter run of the same settings (no query after it; the
+        # store key leaves the number of cycles out): redo that cycle, which trains the same model
+        # (its seed depends on trial and cycle only), and query from it.
+        start -= 1
+        pending = np.asarray(records.pop()["selected"], dtype=np.int64)
+    records = [dict(r, **(meta or {})) for r in records]  # labelled as this run (e.g. its regime)
+    for record in records:
+        if on_cycle:
+            on_cycle(record)
     if start == 0:
         labelled_at = pool_ops.new_state(len(costs))
         rng = np.random.default_rng(cycle_seed(seed, trial, 0, salt=1))

@@ -76,6 +76,7 @@ class ClassificationTask(strategies.CarriesStrategies):
             self.strong = build_augment("strong", data.image_size, hflip=hflip)
         self.ssl = ssl
         self.ssl_options = dict(ssl_options or {})
+        self.fit_cache = None  # an alkit.tasks.fit_cache.FitCache: plain trainings shared by the strategies of a run
         if self.ssl_options.get("labelled_view", "recipe") not in ("recipe", "weak"):
             raise ValueError(f"ssl_options: labelled_view must be 'recipe' or 'weak', "
                              f"got {self.ssl_options['labelled_view']!r}")
@@ -122,6 +123,19 @@ class ClassificationTask(strategies.CarriesStrategies):
         return prepare_model(model, self.device)
 
     def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None, dropout: float = 0.0):
+        cache = getattr(self, "fit_cache", None) if lossnet is None and not dropout else None
+        stored = cache.load(labelled, seed) if cache is not None else None
+        if stored is not None:  # the same training, done by another strategy of this run
+            torch.manual_seed(seed)
+            model = self.new_model()
+            model.load_state_dict(stored["model"])
+            return model.eval()
+        model = self._train_fresh(labelled, seed, lossnet, dropout)
+        if cache is not None:
+            cache.save(labelled, seed, {"model": model.state_dict()})
+        return model
+
+    def _train_fresh(self, labelled: np.ndarray, seed: int, lossnet=None, dropout: float = 0.0):
         torch.manual_seed(seed)
         model = self.new_model()
         if dropout:

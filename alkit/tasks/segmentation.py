@@ -102,6 +102,7 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         self.threshold = float(r["threshold"] if threshold is None else threshold)
         self.ensemble_size = int(r["ensemble_size"] if ensemble_size is None else ensemble_size)
         self.ens_reduce, self.eval_batch, self.progress = ens_reduce, eval_batch, progress
+        self.fit_cache = None  # an alkit.tasks.fit_cache.FitCache: plain trainings shared by the strategies of a run
         self.ll_weight = float(r["ll_weight"] if ll_weight is None else ll_weight)
         if ssl not in SEG_SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r} for segmentation; choose from none, s4gan")
@@ -140,6 +141,40 @@ class SegmentationTask(seg_scores.CarriesStrategies):
                              self.device)
 
     def _train(self, labelled: np.ndarray, seed: int, lossnet=None):
+        cache = getattr(self, "fit_cache", None) if lossnet is None else None
+        stored = cache.load(labelled, seed) if cache is not None else None
+        if stored is not None:  # the same training, done by another strategy of this run
+            torch.manual_seed(seed)
+            model = self.new_model()
+            model.load_state_dict(stored["model"])
+            if "discriminator" in stored:
+                self._last_discriminator = self._stored_discriminator(stored["discriminator"])
+            return model.eval()
+        model = self._train_fresh(labelled, seed, lossnet)
+        if cache is not None:
+            states = {"model": model.state_dict()}
+            if self.ssl == "s4gan":
+                states["discriminator"] = self._last_discriminator.state_dict()
+            cache.save(labelled, seed, states)
+        return model
+
+    def _stored_discriminator(self, state: dict):
+        """s4GAN's discriminator as :func:`alkit.engine.train.s4gan.train_s4gan` builds it (this task's
+        s4GAN options over the function's defaults), with stored weights, in eval mode."""
+        import inspect
+
+        from alkit.engine.models.discriminator import S4GANDiscriminator
+        from alkit.engine.train.s4gan import train_s4gan
+
+        opts = {k: v.default for k, v in inspect.signature(train_s4gan).parameters.items()}
+        opts.update(self.s4gan)
+        d = S4GANDiscriminator(self.data.num_classes, width=int(opts["d_width"]),
+                               dropout_layers=int(opts["d_dropout_layers"]))
+        d.load_state_dict(state)
+        d.image_input = opts["d_input"]
+        return d.to(self.device).eval()
+
+    def _train_fresh(self, labelled: np.ndarray, seed: int, lossnet=None):
         torch.manual_seed(seed)
         model = self.new_model()
         d = self.data

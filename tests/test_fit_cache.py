@@ -1,0 +1,96 @@
+"""Trainings shared between the strategies of a run (alkit.tasks.fit_cache): the records are
+exactly those of training every network again, each shared network is trained once, the cache
+folder is gone after the run, and a cache file is data only."""
+
+import contextlib
+import pickle
+
+import numpy as np
+import pandas as pd
+import torch
+
+import alkit.experiments.config as config
+from alkit.experiments.config import Experiment, run
+from alkit.tasks.classification import ClassificationTask
+from alkit.tasks.fit_cache import FitCache
+from alkit.tasks.segmentation import SegmentationTask
+
+
+def _counting(monkeypatch, cls):
+    calls = []
+    fresh = cls._train_fresh
+
+    def counted(self, labelled, seed, *args, **kwargs):
+        calls.append((len(labelled), seed))
+        return fresh(self, labelled, seed, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "_train_fresh", counted)
+    return calls
+
+
+def _without_cache(monkeypatch):
+    monkeypatch.setattr(config, "shared_fits", lambda *a, **k: contextlib.nullcontext())
+
+
+def _strip(df):
+    return df.drop(columns="seconds").reset_index(drop=True)
+
+
+def test_classification_strategies_share_cycle_zero_and_records_are_unchanged(tmp_path, monkeypatch):
+    exp = Experiment(strategies=("random", "entropy", "coreset", "ens-varr", "ll"), initial=20, step=10, cycles=1,
+                     trials=1, epochs=1, min_steps=5, ensemble_size=2, seed=4, workers=1)
+    calls = _counting(monkeypatch, ClassificationTask)
+    shared = run(exp, store_root=tmp_path / "shared", progress=False, with_selected=True)
+    # cycle 0: one network for Random, Entropy, Core-Set and ENS-varR's first member,
+    # ENS-varR's second member, Learning Loss; cycle 1: 1 + 1 + 1 + 2 + 1 (every labelled set differs)
+    assert len(calls) == 3 + 6
+    assert not list((tmp_path / "shared").glob(".fits-*"))  # the run's cache folder is removed
+    calls.clear()
+    with monkeypatch.context() as m:
+        _without_cache(m)
+        alone = run(exp, store_root=tmp_path / "alone", progress=False, with_selected=True)
+    assert len(calls) == 2 * (1 + 1 + 1 + 2 + 1)
+    pd.testing.assert_frame_equal(_strip(shared), _strip(alone))
+
+
+def test_s4gan_random_and_d_score_share_cycle_zero(tmp_path, monkeypatch):
+    exp = Experiment(dataset="shapes", ssl="s4gan", strategies=("random", "d-score"), trials=1, cycles=1,
+                     iterations=2, initial=300, step=300, data_options=dict(n_train=60, n_val=16), workers=1)
+    calls = _counting(monkeypatch, SegmentationTask)
+    shared = run(exp, store_root=tmp_path / "shared", progress=False, with_selected=True)
+    assert len(calls) == 3  # cycle 0 once (generator and discriminator), cycle 1 per strategy
+    calls.clear()
+    with monkeypatch.context() as m:
+        _without_cache(m)
+        alone = run(exp, store_root=tmp_path / "alone", progress=False, with_selected=True)
+    assert len(calls) == 4
+    pd.testing.assert_frame_equal(_strip(shared), _strip(alone))
+
+
+def test_cache_keys_and_unreadable_files(tmp_path):
+    cache = FitCache(tmp_path, "settings-a")
+    lab = np.array([5, 1, 3])
+    state = {"model": {"w": torch.arange(3.0)}}
+    cache.save(lab, 7, state)
+    assert torch.equal(cache.load(np.array([1, 3, 5]), 7)["model"]["w"], torch.arange(3.0))  # any order
+    assert cache.load(lab, 8) is None and cache.load(lab[:2], 7) is None
+    assert FitCache(tmp_path, "settings-b").load(lab, 7) is None
+    cache.path(lab, 7).write_bytes(b"not a torch file")
+    assert cache.load(lab, 7) is None  # trained again, not an error
+
+
+class _Evil:
+    def __reduce__(self):
+        return (open, ("/tmp/alkit-fit-cache-pwned", "w"))
+
+
+def test_a_cache_file_never_runs_code(tmp_path):
+    import os
+
+    cache = FitCache(tmp_path, "s")
+    target = "/tmp/alkit-fit-cache-pwned"
+    if os.path.exists(target):
+        os.unlink(target)
+    cache.path(np.arange(3), 0).write_bytes(pickle.dumps({"model": _Evil()}))
+    assert cache.load(np.arange(3), 0) is None
+    assert not os.path.exists(target)
