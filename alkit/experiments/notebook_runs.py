@@ -178,8 +178,8 @@ def _nb03(p: dict, out: NotebookRuns) -> None:
     for method in ("none", "uda"):
         fields = dict(augment="paper", cycles=cycles, initial=initial, step=step, ensemble_size=p["ensemble_size"])
         if method == "uda":
-            fields.update(ssl="uda", iterations=p["iterations"], batch_size=p["ssl_batch_size"],
-                          unlabelled_batch=p["unlabelled_batch"])
+            fields.update(ssl="uda", iterations=p["iterations"] or None, batch_size=p["ssl_batch_size"],
+                          unlabelled_batch=p["unlabelled_batch"] or None)
         else:
             fields.update(epochs=p["epochs"], min_steps=p["min_steps"])
         names = p["strategies"] if method == "none" else p["ssl_strategies"]
