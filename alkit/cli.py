@@ -90,13 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUT/results.csv. Classification: digits, cifar10, cifar100; "
                                    "segmentation (budgets in clicks): shapes, voc or a folder path.")
     _generated_flags(r, d)  # every Experiment setting, from its declaration (alkit.experiments.settings)
-    r.add_argument("--device", metavar="NAME",
-                   help="auto | cpu | cuda | cuda:N (default: auto = cuda when present, else cpu)")
-    r.add_argument("--workers", metavar="N",
-                   help="parallel worker processes, >= 1 (default: $ALKIT_WORKERS, else one per CPU core, "
-                        "one on a GPU)")
-    r.add_argument("--data-root", metavar="DIR",
-                   help="folder with the datasets (default: $ALKIT_DATA, else ~/.alkit/data)")
+    _setting_flag(r, "device", "auto = cuda when present, else cpu")
+    _setting_flag(r, "workers", "$ALKIT_WORKERS, else one per CPU core, one on a GPU")
+    _setting_flag(r, "data_root", "$ALKIT_DATA, else ~/.alkit/data")
     r.add_argument("--download", action="store_true", help="download a missing CIFAR/VOC dataset (needs internet)")
     _ignore_index_flag(r)
     r.add_argument("--pretrained", metavar="NAME",
@@ -118,14 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preset", metavar="NAME",
                    help="smoke (seconds, CI) | default (embedded digits, minutes) | paper (CIFAR, GPU) "
                         "(default: default)")
-    e.add_argument("--trials", metavar="N|auto",
-                   help="trials per run, >= 3, or auto: add trials until the verdicts are decided, at most "
-                        "--max-trials (default: the preset's)")
-    e.add_argument("--max-trials", metavar="N", help="with --trials auto: at most this many trials, >= 3 (default: 10)")
-    e.add_argument("--device", metavar="NAME", help="auto | cpu | cuda | cuda:N (default: auto)")
-    e.add_argument("--workers", metavar="N", help="parallel worker processes, >= 1 (default: one per CPU core)")
-    e.add_argument("--data-root", metavar="DIR", help="folder with CIFAR for --preset paper "
-                                                         "(default: $ALKIT_DATA, else ~/.alkit/data)")
+    _setting_flag(e, "trials", "the preset's", note="; at least 3 for a verdict")
+    _setting_flag(e, "max_trials", "10")
+    _setting_flag(e, "device", "auto")
+    _setting_flag(e, "workers", "one per CPU core, one on a GPU")
+    _setting_flag(e, "data_root", "$ALKIT_DATA, else ~/.alkit/data", note=" (CIFAR for --preset paper)")
     e.add_argument("--runs-dir", metavar="DIR",
                    help="results store, shared with the notebooks (default: $ALKIT_OUTPUTS/runs, else outputs/runs)")
     e.add_argument("--out", metavar="DIR", help="folder for the report (required unless --plan)")
@@ -146,10 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="start Dask workers as SLURM jobs, e.g. \"queue=gpu cores=8 memory=32GB gpus=1 "
                          "walltime=04:00:00\" (keys: queue, account, cores, memory, processes, walltime, gpus, "
                          "extra, prologue, interface, local_directory, python; default: none)")
-    sw.add_argument("--trials", metavar="N|auto",
-                    help="trials of every experiment of the grid (overrides the grid's), or auto: add trials until "
-                         "the claims are decided, at most --max-trials (default: the grid's)")
-    sw.add_argument("--max-trials", metavar="N", help="with trials auto: at most this many trials, >= 3 (default: 10)")
+    _setting_flag(sw, "trials", "the grid's", note="; overrides the grid's")
+    _setting_flag(sw, "max_trials", "10")
     sw.add_argument("--dashboard", metavar="HOST:PORT",
                     help="serve the Dask dashboard of the cluster the sweep starts at HOST:PORT, e.g. 0.0.0.0:8787 "
                          "to let other machines open it (default: a free port on 127.0.0.1, printed at the start; "
@@ -254,6 +245,16 @@ def _data_options(a, dataset: str, seg: bool) -> dict:
     if n > 255:
         raise C.UsageError(f"--ignore-index must be at most 255 (masks hold uint8 class ids), got {a.ignore_index}")
     return {"ignore_index": n}
+
+
+def _setting_flag(parser, key: str, default: str, note: str = "") -> None:
+    """The flag of one Experiment setting for a command that takes it outside the generated set
+    (runtime settings, evaluate's and sweep's trials): metavar, help and bound from its declaration."""
+    from alkit.experiments.settings import SETTINGS, flag
+
+    d = SETTINGS[key]
+    bound = "" if d.minimum is None else f", {'>' if d.strict else '>='} {d.minimum:g}"
+    parser.add_argument(flag(key), metavar=d.metavar, default=None, help=f"{d.help}{bound}{note} (default: {default})")
 
 
 def _generated_flags(parser, defaults: dict) -> None:

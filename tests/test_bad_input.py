@@ -412,7 +412,7 @@ def test_defaults_and_workers_reach_the_experiment(tmp_path, capsys, monkeypatch
     assert (exp.initial, exp.step, exp.cycles, exp.epochs, exp.min_steps, exp.iterations) == (None,) * 6
     r = exp.resolved()
     assert (r["dataset"], r["augment"], r["ssl"], r["initial"], r["step"], r["cycles"], r["trials"], r["epochs"],
-            r["min_steps"], r["seed"], r["regime"]) == ("digits", "paper", None, 40, 40, 4, 3, 40, 800, 0, "custom")
+            r["min_steps"], r["seed"], r["regime"]) == ("digits", "paper", None, 100, 50, 2, 3, 40, 800, 0, "custom")
     assert exp.workers == 2 and exp.strategies == ("random", "entropy", "ens-varr", "coreset", "ll")
     assert (tmp_path / "o" / "results.csv").exists()
     assert cli.main(run(tmp_path, "--regime", "low", "--strategies", "random", "--device", "cpu")) == 0

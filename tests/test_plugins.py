@@ -70,6 +70,7 @@ def test_the_builtins_are_registered_like_a_plugin():
     assert dataset_names() == ("digits", "cifar10", "cifar100", "shapes", "voc")
     assert all(dataset_spec(n).builtin for n in dataset_names())
     assert model_names() == ("wrn-28-2", "resnet18", "small-cnn")
+    assert model_names("segmentation") == ("small-seg", "deeplabv2-resnet101", "deeplabv2-resnet50")
     import alkit
 
     with pytest.raises(ValueError, match="built in"):
@@ -116,3 +117,56 @@ def test_a_file_registering_nothing_is_one_line(tmp_path, capsys):
     f.write_text("x = 1\n")
     assert cli.main(["run", "--plugin", str(f), "--out", str(tmp_path / "o")]) == 2
     assert "registers no strategy" in capsys.readouterr().err
+
+
+SEG_PLUGIN = textwrap.dedent('''
+    """A plug-in segmentation network: two convolutions, logits at the input's size."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    import alkit
+
+
+    class TinySeg(nn.Module):
+        def __init__(self, num_classes, pretrained=None):
+            super().__init__()
+            if pretrained:
+                raise ValueError("tiny-seg has no pretrained weights")
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+            self.classifier = nn.Conv2d(8, num_classes, 1)
+            self.tap_channels = [8, 8, 8, 8]
+
+        def forward_features(self, x):
+            h = self.body(x)
+            logits = F.interpolate(self.classifier(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return logits, [h, h, h, h]
+
+        def forward(self, x):
+            return self.forward_features(x)[0]
+
+
+    alkit.register_model("tiny-seg", TinySeg, kind="segmentation")
+''')
+
+
+def test_plugin_segmentation_model_through_run(tmp_path, capsys):
+    p = tmp_path / "seg_plugin.py"
+    p.write_text(SEG_PLUGIN)
+    out = tmp_path / "o"
+    try:
+        code = cli.main(["run", "--plugin", str(p), "--dataset", "shapes", "--model", "tiny-seg", "--strategies",
+                         "random,entropy", "--initial", "200", "--step", "100", "--cycles", "1", "--trials", "1",
+                         "--epochs", "1", "--workers", "1", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        df = pd.read_csv(out / "results.csv")
+        assert len(df) == 4 and df.miou.between(0, 1).all()
+        import json
+
+        assert {json.loads(c.read_text())["model"] for c in (tmp_path / "runs").rglob("config.json")} == {"tiny-seg"}
+        assert cli.main(["run", "--plugin", str(p), "--dataset", "shapes", "--model", "tiny-segg",
+                         "--out", str(out)]) == 2
+        assert "unknown model 'tiny-segg' (did you mean 'tiny-seg'?)" in capsys.readouterr().err
+    finally:
+        from alkit.engine.models import unregister_model
+
+        unregister_model("tiny-seg", "segmentation")

@@ -121,13 +121,9 @@ def recipe_dataset(dataset: str | None) -> str | None:
 
 def model_names(kind: str) -> tuple:
     """The registered models of a kind of task."""
-    if kind == "segmentation":
-        from alkit.engine.models.segmentation import SEGMENTATION_MODELS
-
-        return tuple(SEGMENTATION_MODELS)
     from alkit.engine.models import model_names as registered
 
-    return registered()
+    return registered(kind)
 
 
 def _labelings(kind, s):

@@ -114,7 +114,7 @@ class StrategySpec:
 _REGISTRY: dict[tuple[str, str], StrategySpec] = {}
 _LOADED_FILES: dict[str, str] = {}  # absolute path -> module name, in load order
 _LOADING: list[str] = []  # the file being executed by load_strategies (a stack)
-_FILE_PLUGINS: dict[str, dict] = {}  # plug-in file -> the datasets and models it registered
+_FILE_PLUGINS: dict[str, dict] = {}  # plug-in file -> the datasets and (kind, model) pairs it registered
 
 
 def _check_task(task: str) -> str:
@@ -500,8 +500,8 @@ def load_strategies(path) -> list[str]:
     engine_data, engine_models = _engine_registries()
     for n in _FILE_PLUGINS.get(key, {}).get("datasets", ()):  # loaded again: its old datasets/models go
         engine_data.unregister_dataset(n)
-    for n in _FILE_PLUGINS.get(key, {}).get("models", ()):
-        engine_models.unregister_model(n)
+    for kind, n in _FILE_PLUGINS.get(key, {}).get("models", ()):
+        engine_models.unregister_model(n, kind)
     before = set(_REGISTRY)
     before_data, before_models = _plugin_specs(engine_data, engine_models)
     spec = importlib.util.spec_from_file_location(modname, key)
@@ -542,13 +542,14 @@ def load_strategies(path) -> list[str]:
     _FILE_PLUGINS[key] = {"datasets": datasets, "models": models}
     _LOADED_FILES.pop(key, None)
     _LOADED_FILES[key] = modname
-    return names + datasets + models
+    return names + datasets + [n for _, n in models]
 
 
 def _plugin_specs(engine_data, engine_models) -> tuple[dict, dict]:
     """{name: registration} of every dataset and every model now."""
     return ({n: engine_data.dataset_spec(n) for n in engine_data.dataset_names()},
-            {n: engine_models.model_spec(n) for n in engine_models.model_names()})
+            {(kind, n): engine_models.model_spec(n, kind) for kind in engine_models.KINDS
+             for n in engine_models.model_names(kind)})
 
 
 def _changed(before: dict, after: dict) -> list:

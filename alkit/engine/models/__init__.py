@@ -17,55 +17,72 @@ from alkit.engine.models.resnet import CifarResNet18
 from alkit.engine.models.small_cnn import SmallCNN
 from alkit.engine.models.wrn import WideResNet, kaiming_init
 
+KINDS = ("classification", "segmentation")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered classifier: ``factory(num_classes, in_channels, image_size) -> nn.Module``
-    with the interface of the module docstring; ``min_image_size``: the smallest input side it
-    takes; ``builtin``: shipped with alkit."""
+    """A registered network. Classification: ``factory(num_classes, in_channels, image_size) ->
+    nn.Module`` with the interface of the module docstring; segmentation: ``factory(num_classes,
+    pretrained) -> nn.Module`` with the interface of :mod:`alkit.engine.models.segmentation`
+    (``pretrained`` is None or a weights name such as "imagenet"; refuse what you do not have).
+    ``min_image_size``: the smallest input side a classifier takes; ``builtin``: shipped with alkit."""
 
     name: str
     factory: Callable
     min_image_size: int = 4
     builtin: bool = False
+    kind: str = "classification"
 
 
-_MODELS: dict[str, ModelSpec] = {}
+_MODELS: dict[str, ModelSpec] = {}  # classification networks by name
+_SEGMENTATION: dict[str, ModelSpec] = {}  # segmentation networks by name
 
 
-def register_model(name: str, factory: Callable, *, min_image_size: int = 4, builtin: bool = False) -> ModelSpec:
-    """Make ``name`` a classification network every entry point knows (``--model``, a grid, an
-    ``Experiment(model=...)``, ``register_dataset(..., model=...)``). ``factory(num_classes,
-    in_channels, image_size)`` returns a freshly initialised ``nn.Module`` with ``forward(x) ->
-    logits [B, K]``, ``forward_features(x) -> (logits, embedding [B, D], taps)``, ``tap_channels``
-    and ``embedding_dim`` (the strategies read the embedding; LL reads the taps). A built-in's name
-    cannot be taken; a user's may be registered again (its plug-in file loaded again)."""
-    old = _MODELS.get(name)
+def register_model(name: str, factory: Callable, *, kind: str = "classification", min_image_size: int = 4,
+                   builtin: bool = False) -> ModelSpec:
+    """Make ``name`` a network every entry point knows (``--model``, a grid, an
+    ``Experiment(model=...)``, ``register_dataset(..., model=...)``).
+
+    ``kind="classification"``: ``factory(num_classes, in_channels, image_size)`` returns a freshly
+    initialised ``nn.Module`` with ``forward(x) -> logits [B, K]``, ``forward_features(x) ->
+    (logits, embedding [B, D], taps)``, ``tap_channels`` and ``embedding_dim`` (the strategies read
+    the embedding; LL reads the taps). ``kind="segmentation"``: ``factory(num_classes, pretrained)``
+    returns a network with ``forward(x) -> logits [B, K, H, W]`` at the input's size,
+    ``forward_features(x) -> (logits, taps)`` and ``tap_channels`` (as
+    :mod:`alkit.engine.models.segmentation`'s). A built-in's name cannot be taken; a user's may be
+    registered again (its plug-in file loaded again)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of model {kind!r}; choose from {', '.join(KINDS)}")
+    registry = _MODELS if kind == "classification" else _SEGMENTATION
+    old = registry.get(name)
     if old is not None and old.builtin:
         raise ValueError(f"model {name!r} is built in; register yours under another name")
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a model name must be a non-empty string, got {name!r}")
     if not callable(factory):
         raise ValueError(f"the factory of model {name!r} must be callable, got {factory!r}")
-    spec = ModelSpec(name, factory, int(min_image_size), builtin)
-    _MODELS[name] = spec
+    spec = ModelSpec(name, factory, int(min_image_size), builtin, kind)
+    registry[name] = spec
     return spec
 
 
-def unregister_model(name: str) -> None:
+def unregister_model(name: str, kind: str = "classification") -> None:
     """Forget a user's model (a built-in stays)."""
-    spec = _MODELS.get(name)
+    registry = _SEGMENTATION if kind == "segmentation" else _MODELS
+    spec = registry.get(name)
     if spec is not None and not spec.builtin:
-        del _MODELS[name]
+        del registry[name]
 
 
-def model_spec(name: str) -> ModelSpec | None:
+def model_spec(name: str, kind: str = "classification") -> ModelSpec | None:
     """The registration of a model name (None when unknown)."""
-    return _MODELS.get(name)
+    return (_SEGMENTATION if kind == "segmentation" else _MODELS).get(name)
 
 
-def model_names() -> tuple:
-    """The registered classification networks, built-ins first."""
-    return tuple(_MODELS)
+def model_names(kind: str = "classification") -> tuple:
+    """The registered networks of a kind of task, built-ins first."""
+    return tuple(_SEGMENTATION if kind == "segmentation" else _MODELS)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
@@ -92,6 +109,8 @@ register_model("small-cnn", lambda k, c, size: SmallCNN(k, c), builtin=True)
 
 # The built-in names (the registry, model_names(), also holds the models of plug-ins).
 MODEL_NAMES = model_names()
+
+from alkit.engine.models import segmentation as _segmentation  # noqa: E402,F401  (registers the segmentation built-ins)
 
 __all__ = ["MODEL_NAMES", "build_model", "count_parameters", "register_model", "unregister_model", "model_names", "model_spec",
            "ModelSpec", "LossPredictionModule", "WideResNet", "CifarResNet18", "SmallCNN", "kaiming_init"]

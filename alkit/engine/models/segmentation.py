@@ -125,13 +125,31 @@ class DeepLabV2(nn.Module):
 
 
 def build_segmentation_model(name: str, num_classes: int, pretrained: str | None = None) -> nn.Module:
-    """A segmentation network by name: ``small-seg``, ``deeplabv2-resnet101`` or ``deeplabv2-resnet50``.
+    """A registered segmentation network by name (built in: ``small-seg``, ``deeplabv2-resnet101``,
+    ``deeplabv2-resnet50``; a plug-in's through ``alkit.register_model(..., kind="segmentation")``).
 
     ``pretrained``: ``None`` or ``"imagenet"`` (DeepLab backbones only)."""
-    if name == "small-seg":
-        if pretrained:
-            raise ValueError("small-seg has no pretrained weights; use pretrained=None")
-        return SmallSegNet(num_classes)
-    if name in ("deeplabv2-resnet101", "deeplabv2-resnet50"):
-        return DeepLabV2(num_classes, depth=int(name.rsplit("resnet", 1)[1]), pretrained=pretrained)
-    raise ValueError(f"unknown segmentation model {name!r}; choose from {', '.join(SEGMENTATION_MODELS)}")
+    from alkit.engine.models import model_names, model_spec
+
+    spec = model_spec(name, "segmentation")
+    if spec is None:
+        raise ValueError(f"unknown segmentation model {name!r}; choose from {', '.join(model_names('segmentation'))}")
+    return spec.factory(num_classes, pretrained)
+
+
+def _small_seg(num_classes: int, pretrained: str | None = None) -> nn.Module:
+    if pretrained:
+        raise ValueError("small-seg has no pretrained weights; use pretrained=None")
+    return SmallSegNet(num_classes)
+
+
+def _register_builtins() -> None:
+    from alkit.engine.models import register_model
+
+    register_model("small-seg", _small_seg, kind="segmentation", builtin=True)
+    for depth in (101, 50):
+        register_model(f"deeplabv2-resnet{depth}", lambda k, pretrained, d=depth: DeepLabV2(k, depth=d, pretrained=pretrained),
+                       kind="segmentation", builtin=True)
+
+
+_register_builtins()
