@@ -283,6 +283,8 @@ def _validate(d: Setting, value, kind, settings, text):
         return C.device(value, 10**6)  # syntax only: a worker's GPUs are checked where it runs
     if d.key == "pretrained" and kind == "classification" and value not in ("default", "none"):
         C.choice(_L, "pretrained source", value, ("none", "glyphs"))
+    if d.key == "pretrained" and kind == "segmentation" and value not in ("default", "none"):
+        C.choice(_L, "pretrained weights", value, ("none", "imagenet"))
     if d.choices is not None:
         what = {"augment": "augmentation", "polygon_strategy": "polygon strategy"}.get(d.key, d.key.replace("_", " "))
         kinds = (kind,) if kind is not None else d.kinds

@@ -92,7 +92,7 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         self.model_name = model or r["model"]
         if pretrained == "default":  # the recipe's weights, for the recipe's kind of network
             pretrained = r["pretrained"] if self.model_name.startswith("deeplab") else None
-        self.pretrained = pretrained
+        self.pretrained = None if pretrained == "none" else pretrained  # "none" as the CLI and notebooks say it
         self.epochs = int(r["epochs"] if epochs is None else epochs)
         self.lr = float(r["lr"] if lr is None else lr)
         self.head_lr_mult = float(r["head_lr_mult"] if head_lr_mult is None else head_lr_mult)
