@@ -330,7 +330,7 @@ def test_sandbox_defaults_read_notebook_00s_runs():
          if isinstance(n, ast.AnnAssign)}
     notebook = Experiment(dataset=p["dataset"], strategies=tuple(p["strategies"]), augment=p["augment"],
                           initial=p["initial"], step=p["step"], cycles=p["cycles"], trials=p["trials"],
-                          epochs=p["epochs"], min_steps=p["min_steps"], seed=p["seed"])
+                          epochs=p["epochs"], min_steps=p["min_steps"] or None, seed=p["seed"])
     box = ALSandbox()
     task = box.experiment().build_task(data=load_dataset("digits"))
     for strategy in ("entropy", "random"):

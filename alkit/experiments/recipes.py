@@ -132,11 +132,11 @@ def ssl_options(dataset: str, ssl: str | None) -> dict:
 
 
 # Cycles the embedded notebooks run (CPU time), raw and SSL-X runs alike (notebooks 01-04, 08):
-# digits low stops after 3 query cycles, high after 2 (100-200 labels): the unstarved SSL schedule
-# (300 x 64) costs about twice the old one per model and notebook 02 also runs FixMatch; with 3 raw
-# cycles `make reproduce` took 18.0 min of notebooks on a slower day of this 2-core machine (19.8
-# min with the set-up, measured 2026-11-26). Raw and SSL-X curves thus cover the same budgets and
-# notebook 04's supervised baseline is the run of notebooks 01/02.
+# digits low stops after 3 query cycles, high after 2 (100-200 labels), for CPU time: with 5 trials
+# of every strategy and converged recipes the nine notebooks took 1281 s on this unshared 2-core
+# machine (23.2 min with the set-up, measured 2026-12-05 at commit 83ff942; README, "Time").
+# Raw and SSL-X curves cover the same budgets and notebook 04's supervised baseline is the run of
+# notebooks 01/02.
 DIGITS_CYCLES = {"high": 2, "low": 3}
 
 # --- segmentation: training and the annotator (paper Sec. 4) ------------------------------------
