@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--preset", metavar="NAME",
                    help="smoke (seconds, CI) | default (embedded digits, minutes) | paper (CIFAR, GPU) "
                         "(default: default)")
-    _setting_flag(e, "trials", "the preset's", note="; at least 3 for a verdict")
+    _setting_flag(e, "trials", "the preset's", minimum=3)
     _setting_flag(e, "max_trials", "10")
     _setting_flag(e, "device", "auto")
     _setting_flag(e, "workers", "one per CPU core, one on a GPU")
@@ -247,13 +247,15 @@ def _data_options(a, dataset: str, seg: bool) -> dict:
     return {"ignore_index": n}
 
 
-def _setting_flag(parser, key: str, default: str, note: str = "") -> None:
+def _setting_flag(parser, key: str, default: str, note: str = "", minimum: float | None = None) -> None:
     """The flag of one Experiment setting for a command that takes it outside the generated set
-    (runtime settings, evaluate's and sweep's trials): metavar, help and bound from its declaration."""
+    (runtime settings, evaluate's and sweep's trials): metavar, help and bound from its declaration
+    (``minimum``: the command's own, stricter bound)."""
     from alkit.experiments.settings import SETTINGS, flag
 
     d = SETTINGS[key]
-    bound = "" if d.minimum is None else f", {'>' if d.strict else '>='} {d.minimum:g}"
+    low = d.minimum if minimum is None else minimum
+    bound = "" if low is None else f", {'>' if d.strict and minimum is None else '>='} {low:g}"
     parser.add_argument(flag(key), metavar=d.metavar, default=None, help=f"{d.help}{bound}{note} (default: {default})")
 
 

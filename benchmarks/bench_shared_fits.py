@@ -63,6 +63,7 @@ def main() -> None:
             times[name].append(sec)
     same = frames["separate"].equals(frames["shared"])
     sep, sh = min(times["separate"]), min(times["shared"])
+    print("  all repeats (s):", {k: [round(t, 1) for t in v] for k, v in times.items()})
     print(f"digits high regime, augment={args.augment}, 5 strategies x {args.trials} trial(s) x "
           f"{s['cycles'] + 1} cycles, one process, one thread; best of {args.repeats}")
     print(f"  separate trainings: {sep:7.1f} s")

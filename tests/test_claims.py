@@ -196,12 +196,10 @@ def test_missing_part_is_not_tested_not_replicated(tmp_path, monkeypatch):
 
 
 
-def test_run_auto_adds_trials_at_the_looks_until_decided(monkeypatch):
-    """run_auto: trials 5, 7, 10 through config.run (faked: synthetic results, no training); stops at
+def test_run_auto_adds_trials_at_the_looks_until_decided():
+    """run_auto: trials 5, 7, 10 through a run function (faked: synthetic results, no training); stops at
     the first look where every default claim is decided, and records the looks in df.attrs."""
     import dataclasses
-
-    from alkit.experiments import config
 
     @dataclasses.dataclass(frozen=True)
     class Exp:
@@ -218,8 +216,8 @@ def test_run_auto_adds_trials_at_the_looks_until_decided(monkeypatch):
 
     for gap, max_trials, expect in ((0.05, None, [5]), (0.0, 7, [5, 6, 7])):
         calls = []
-        monkeypatch.setattr(config, "run", lambda exp, gap=gap, **kw: fake_run(exp, gap, **kw))
-        df = auto.run_auto(Exp(max_trials=max_trials), progress=False)
+        df = auto.run_auto(Exp(max_trials=max_trials), run=lambda exp, gap=gap, **kw: fake_run(exp, gap, **kw),
+                           progress=False)
         a = df.attrs["auto"]
         assert calls == a["done"] == expect[: len(calls)] and a["looks"] == auto.look_schedule(5, max_trials or 10)
         assert a["level"] == pytest.approx(1 - 0.05 / len(a["looks"]))

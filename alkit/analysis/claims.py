@@ -61,7 +61,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from alkit.analysis import stats
-from alkit.analysis.findings import heading, label, seg_named, seg_run_label
+from alkit.analysis.naming import heading, label, seg_named, seg_run_label
 
 REPLICATED = "replicated"
 CONTRADICTED = "contradicted"

@@ -72,9 +72,10 @@ def _settings_trials(exp):
     return t if isinstance(t, int) else None
 
 
-def run_auto(exp, *, claims=None, first: int = 5, max_trials: int = DEFAULT_MAX_TRIALS, time_budget_s=None,
+def run_auto(exp, *, run, claims=None, first: int = 5, max_trials: int = DEFAULT_MAX_TRIALS, time_budget_s=None,
              executor=None, progress: bool = True, **run_kwargs):
-    """Run ``exp`` with ``first`` trials, judge ``claims`` (default: each strategy beats Random at the
+    """Run ``exp`` with ``first`` trials (through ``run(exp, **kwargs)``, the function that runs an
+    experiment with a whole number of trials: :func:`alkit.experiments.config.run`), judge ``claims`` (default: each strategy beats Random at the
     last cycle, :func:`alkit.analysis.claims.default_claims`) and add trials at the planned looks
     (:func:`look_schedule`) until every claim is decided, ``max_trials`` (``exp.max_trials`` when the
     Experiment has it) is reached or ``time_budget_s`` has passed (a round that would start after
@@ -84,7 +85,6 @@ def run_auto(exp, *, claims=None, first: int = 5, max_trials: int = DEFAULT_MAX_
     ``df.attrs["auto"] = {"looks": planned, "done": [n, ...], "level": per-look level, "stopped": why,
     "verdicts": [...]}``; :func:`alkit.analysis.claims.report` reads the level from it."""
     from alkit.analysis import claims as C
-    from alkit.experiments.config import run
 
     cap = getattr(exp, "max_trials", None) or max_trials or DEFAULT_MAX_TRIALS
     looks = look_schedule(first, cap)

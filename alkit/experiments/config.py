@@ -360,7 +360,7 @@ def collect(p: Plan, per_unit: list[list[dict]], *, with_selected: bool = False)
 
 def _run_auto(exp: Experiment, *, executor=None, progress: bool = True, **run_kwargs) -> pd.DataFrame:
     """``trials="auto"``: hand the experiment to :func:`alkit.experiments.auto.run_auto` (imported
-    here: it imports this module)."""
+    here: an optional piece), which runs its rounds through :func:`run`."""
     try:
         from alkit.experiments.auto import run_auto
     except ImportError as e:
@@ -368,7 +368,7 @@ def _run_auto(exp: Experiment, *, executor=None, progress: bool = True, **run_kw
             raise
         raise ValueError("trials='auto' needs alkit.experiments.auto (adaptive trials), which this "
                          "installation lacks; give a whole number of trials") from None
-    return run_auto(exp, max_trials=exp.max_trials, executor=executor, progress=progress, **run_kwargs)
+    return run_auto(exp, run=run, max_trials=exp.max_trials, executor=executor, progress=progress, **run_kwargs)
 
 
 def _check_labeling(labeling: str, polygon_strategy: str | None) -> None:

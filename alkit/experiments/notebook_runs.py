@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alkit.experiments.config import Experiment
+from alkit.experiments.notebook_files import preset_parameters, resolve_notebook
 from alkit.experiments.recipes import DIGITS_CYCLES, classification_settings, regime_budget
 
 
@@ -82,8 +83,6 @@ def parameter_defaults(notebook: str | Path) -> dict:
 def notebook_parameters(notebook: str | Path, preset: str, overrides: dict | None = None) -> dict:
     """The parameters a notebook runs with under ``preset``: its defaults, then the preset file's
     values, then ``overrides`` (what papermill's ``-p`` would set)."""
-    from alkit.experiments.reproduce import preset_parameters
-
     params = parameter_defaults(notebook)
     params.update(preset_parameters(Path(notebook), preset))
     params.update(overrides or {})
@@ -92,8 +91,6 @@ def notebook_parameters(notebook: str | Path, preset: str, overrides: dict | Non
 
 def notebook_runs(notebook: str | Path, preset: str = "default", overrides: dict | None = None) -> NotebookRuns:
     """The runs, datasets and notes of one notebook at ``preset`` (see the module docstring)."""
-    from alkit.experiments.reproduce import resolve_notebook
-
     nb = resolve_notebook(str(notebook)) if not Path(notebook).exists() else Path(notebook)
     p = notebook_parameters(nb, preset, overrides)
     number = nb.stem.split("_")[0]
