@@ -113,8 +113,9 @@ def test_supervised_and_ensemble_counts_by_hand():
                      trials=2, epochs=150, min_steps=0, ensemble_size=5)
     w, specs = P.count_run(PlannedRun("x", exp), "t", {}, {})
     per = sum(math.ceil(n / 64) * 150 for n in (5000, 7500, 10000))  # train_supervised: ceil(n / batch) x epochs
-    assert (w.units, w.cycles, w.trainings) == (4, 12, 2 * 3 * 1 + 2 * 3 * 5)
-    assert w.steps == 2 * per * (1 + 5)
+    # per trial, ENS-varR's first cycle-0 member is Random's cycle-0 network (shared within the run)
+    assert (w.units, w.cycles, w.trainings) == (4, 12, 2 * 3 * 1 + 2 * 3 * 5 - 2)
+    assert w.steps == 2 * per * (1 + 5) - 2 * math.ceil(5000 / 64) * 150
     assert specs[0].key.startswith("wrn-28-2 32px") and specs[0].batch == 64
     # inference: the test set after every training, the unlabelled pool before each of the 2 queries (not Random)
     pool_scored = sum(50000 - n for n in (5000, 7500))

@@ -119,6 +119,17 @@ def _members(strategy: str, s: dict) -> int:
     return int(s.get("ensemble_size") or 1) if spec.members == "ensemble" else 1
 
 
+def _trains_plainly(strategy: str) -> bool:
+    """Whether ``strategy``'s (first) network is a plain training, which the strategies of a run
+    share at cycle 0 (:mod:`alkit.tasks.fit_cache`): not Learning Loss's, not BALD's dropout one."""
+    from alkit.strategies import get_strategy
+
+    try:
+        return get_strategy(strategy).trains is None
+    except (KeyError, ValueError):
+        return True
+
+
 def _unit_key(run, s: dict, strategy: str, trial: int) -> str:
     """The results-store entry of a unit, up to the data fingerprint (the same dataset gives the
     same one): the resolved settings that reach it (as ``Experiment.store_config`` prunes them)."""
@@ -153,8 +164,10 @@ def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[P
     w = Work(notebook, run.label, exp.dataset, main)
     ssl = s.get("ssl")
     seg_recipe = exp.recipe("segmentation") if kind == "segmentation" else {}
+    first_trained = set()  # trials whose plain cycle-0 network a computed unit of this run trains
     for strategy in run.strategies or s["strategies"]:
         members = _members(strategy, s)
+        plain = _trains_plainly(strategy)
         scores = strategy != "random" or s.get("polygon_strategy") == "entropy"
         for trial in range(int(s["trials"])):
             last = 0 if run.first_cycle_only else int(s["cycles"])
@@ -175,11 +188,15 @@ def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[P
                 n = min(n, g.pool)
                 steps, per_step, d_per_step = _steps(kind, ssl, s, seg_recipe, n)
                 w.cycles += 1
-                w.trainings += members
-                w.steps += steps * members
-                w.train_images[main] = w.train_images.get(main, 0) + steps * per_step * members
+                trained = members
+                if c == 0 and plain and run.stored:  # loaded from the run's FitCache after its first training
+                    trained -= 1 if trial in first_trained else 0
+                    first_trained.add(trial)
+                w.trainings += trained
+                w.steps += steps * trained
+                w.train_images[main] = w.train_images.get(main, 0) + steps * per_step * trained
                 if disc and d_per_step:
-                    w.train_images[disc] = w.train_images.get(disc, 0) + steps * d_per_step * members
+                    w.train_images[disc] = w.train_images.get(disc, 0) + steps * d_per_step * trained
                 ratio = g.eval_pixels / specs[0].side ** 2 if g.eval_pixels else 1.0
                 infer = g.test + (g.pool - n if scores and c < s["cycles"] else 0)
                 w.infer_images[main] = w.infer_images.get(main, 0) + infer * members * ratio
@@ -361,7 +378,8 @@ def render(plan: Plan) -> str:
     lines += ["", f"Estimate on {plan.device}: {_hours(total)} device-hours; with {plan.workers} worker(s) side "
                   f"by side about {_hours(wall)} hours ({wall / 86400:,.1f} days) of wall-clock time. SGD and "
                   "inference only: augmentation, annotation, the store and start-up come on top. Units marked "
-                  "reused are run by an earlier group (the same store entry)."]
+                  "reused are run by an earlier group (the same store entry); a cycle-0 network the strategies of "
+                  "a run share is counted once."]
     if plan.missing:
         lines += ["", "Missing data (the run stops before it starts until it is there):"]
         lines += [f"  {m.line()}" for m in plan.missing]
