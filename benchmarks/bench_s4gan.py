@@ -41,10 +41,11 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     r = recipe("segmentation", "shapes")
-    d = load_dataset("shapes", n_train=200, n_val=8).to(a.device)
+    n_lab = a.batch * a.steps  # one supervised epoch = `steps` steps
+    d = load_dataset("shapes", n_train=n_lab + 100, n_val=8).to(a.device)
     common = dict(mean=d.mean, std=d.std, num_classes=d.num_classes, crop_size=r["crop_size"],
                   scale_range=r["scale_range"], lr=r["lr"], head_lr_mult=r["head_lr_mult"], device=a.device)
-    lab, unl = np.arange(a.batch * a.steps), np.arange(100, 200)
+    lab, unl = np.arange(n_lab), np.arange(n_lab, n_lab + 100)
 
     def timed(fn):
         fn(2)  # warm-up

@@ -193,7 +193,8 @@ def test_training_learns_and_evaluates():
     net = SmallSegNet(6)
     before, _ = evaluate_segmentation(net, d.train_images[:10], d.train_masks[:10], 6, d.mean, d.std)
     train_segmentation(net, d.train_images, d.train_masks, np.arange(10), epochs=8, seed=0, mean=d.mean, std=d.std,
-                       num_classes=6, crop_size=64, scale_range=(0.9, 1.1), lr=0.05, head_lr_mult=1)
+                       num_classes=6, crop_size=64, scale_range=(0.9, 1.1), lr=0.05, head_lr_mult=1,
+                       min_epoch_steps=5)  # 40 steps: 8 left the width-16 network where it started
     assert not net.training
     after, cm = evaluate_segmentation(net, d.train_images[:10], d.train_masks[:10], 6, d.mean, d.std)
     assert cm.shape == (6, 6) and cm.sum() == 10 * 64 * 64
