@@ -167,8 +167,36 @@ def reproduce(notebooks: list[str] | None = None, preset: str = "default", outpu
         raise MissingData(missing)
     for line in skipped:
         print(f"[alkit] {line}", flush=True)
-    outs = []
     t_all = time.perf_counter()
+    with _outputs_for_kernels():
+        return _run_all(chosen, plans, preset, output_dir, t_all)
+
+
+@contextlib.contextmanager
+def _outputs_for_kernels():
+    """The notebooks' kernels (started in the notebooks' folder) write to the outputs folder this
+    process resolved (``$ALKIT_OUTPUTS`` set for them): the store :func:`prefetch` filled is the
+    one they read, also for an installed package, whose default outputs folder is the working
+    directory's."""
+    previous = os.environ.get("ALKIT_OUTPUTS")
+    os.environ["ALKIT_OUTPUTS"] = str(outputs_dir().resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("ALKIT_OUTPUTS", None)
+        else:
+            os.environ["ALKIT_OUTPUTS"] = previous
+
+
+def _run_all(chosen, plans, preset, output_dir, t_all) -> list[Path]:
+    from alkit.experiments.prefetch import prefetch
+
+    print(f"[alkit] computing the stored runs of {len(chosen)} notebook(s) on one pool of workers, longest "
+          f"first (the notebooks then read them from {outputs_dir() / 'runs'}) ...", flush=True)
+    n = prefetch(plans)
+    print(f"[alkit] {n} (strategy, trial) unit(s) computed in {time.perf_counter() - t_all:.0f} s", flush=True)
+    outs = []
     for nb in chosen:
         t0 = time.perf_counter()
         print(f"[alkit] running {nb.name} (preset {preset}) ...", flush=True)

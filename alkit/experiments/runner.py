@@ -276,14 +276,54 @@ def process_pool(workers: int, threads: int = 1) -> ProcessPoolExecutor:
 
 
 def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
-    ctx = mp.get_context("spawn")
-    own = executor is None
-    manager = ticks = None
     # Expensive units first (ensembles train several models per cycle) so the last one to finish
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
-    futures = {}
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
+    return _run_jobs([(payload, u) for u in units], order, workers, threads_per_worker(task, workers), executor,
+                     tick, None if executor is None else getattr(task, "preferred_threads", None))
+
+
+def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, desc: str = "") -> list[list[dict]]:
+    """Run ``(task, unit)`` pairs of *several* experiments on one pool of worker processes, in the
+    order given (put the longest first), and return each pair's records in that order.
+
+    One pool for every unit of a batch of experiments (``alkit reproduce``'s prefetch): no pool
+    starts per experiment and no core idles at the end of one experiment while the other finishes
+    its last unit. Each task is pickled once; a tqdm bar counts cycles; Ctrl-C stops the workers
+    and finished cycles are in the store, as with :func:`run_units`. Tasks must be picklable and
+    want the same torch threads (the first task's :func:`threads_per_worker` is used)."""
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    workers = default_workers(jobs[0][0], len(jobs)) if workers is None else max(1, min(int(workers), len(jobs)))
+    payloads: dict[int, bytes] = {}
+    pairs = [(payloads.setdefault(id(task), pickle.dumps(task)), unit) for task, unit in jobs]
+    bar = tqdm(total=sum(u.cycles + 1 for _, u in jobs), desc=desc, unit="cycle", disable=not progress, smoothing=0)
+
+    def tick(item):
+        s, t, c, value = item
+        bar.set_postfix_str(f"{s} t{t} c{c} {value:.3f}")
+        bar.update(1)
+
+    try:
+        return _run_jobs(pairs, list(range(len(pairs))), workers, threads_per_worker(jobs[0][0], workers), None,
+                         tick, None)
+    finally:
+        bar.close()
+
+
+def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads) -> list[list[dict]]:
+    """Submit ``pairs`` (pickled task, unit) in ``order`` to ``executor`` (None: a pool of ``workers``
+    fresh processes with ``threads`` torch threads each, stopped at the end) and collect the
+    records in the order of ``pairs``; ``outside_threads``: the thread count a worker someone
+    else started should use (see :func:`run_pickled_unit`)."""
+    ctx = mp.get_context("spawn")
+    own = executor is None
+    manager = ticks = None
+    futures = {}
     try:
         # A Ctrl-C can still raise here although SIGINT is blocked in this thread: the kernel hands
         # it to another thread and Python raises it in the main thread. So everything started here
@@ -294,10 +334,10 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
                 manager = SyncManager(ctx=ctx)
                 manager.start(initializer=_die_with_parent)
                 ticks = manager.Queue()
-                executor = process_pool(workers, threads_per_worker(task, workers))
-            threads = None if own else getattr(task, "preferred_threads", None)
+                executor = process_pool(workers, threads)
             for i in order:  # the pool starts its processes on the first submits
-                futures[executor.submit(run_pickled_unit, payload, units[i], ticks, threads)] = i
+                payload, unit = pairs[i]
+                futures[executor.submit(run_pickled_unit, payload, unit, ticks, outside_threads)] = i
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -306,10 +346,11 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
                 if f.exception() is not None:
                     raise f.exception()
                 if ticks is None:  # an outside executor: count a unit's cycles when it ends
+                    metric = pairs[futures[f]][1].metric
                     for rec in f.result():
-                        tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[units[0].metric])))
+                        tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[metric])))
         _drain(ticks, tick)
-        out: list = [None] * len(units)
+        out: list = [None] * len(pairs)
         for f, i in futures.items():
             out[i] = f.result()
         return out
@@ -367,5 +408,5 @@ def _stop_workers(executor) -> None:
         thread.join(timeout=30)
 
 
-__all__ = ["Unit", "run_unit", "run_units", "finished", "default_workers", "threads_per_worker",
+__all__ = ["Unit", "run_unit", "run_units", "run_jobs", "finished", "default_workers", "threads_per_worker",
            "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]

@@ -1,0 +1,101 @@
+"""Compute every stored run of a set of notebooks before the notebooks start, on one pool of workers.
+
+``alkit reproduce`` runs the notebooks one after another, and each notebook calls
+:func:`alkit.experiments.config.run` several times. Run by run, every call starts its own worker
+processes and ends with a tail in which one core finishes the run's last unit while the other
+waits. :func:`prefetch` instead plans the runs of every chosen notebook
+(:mod:`alkit.experiments.notebook_runs`, the same description ``alkit reproduce --plan`` prices),
+keeps each (strategy, trial) unit once (a unit two notebooks share, or a shorter run of the same
+results-store key, runs once with the most cycles asked for), and sends all of them to one pool,
+the longest first, so the cores stay busy until the last few units. The notebooks then find their
+runs in the results store and only load them; what a notebook computes itself (a strategy or a
+network defined in a cell) it still computes. Nothing changes what a unit computes: a unit is a
+pure function of its task and its :class:`~alkit.experiments.runner.Unit` (the store's key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+
+from alkit.experiments.config import plan, shared_fits
+from alkit.experiments.runner import finished, picklable, run_jobs
+
+
+def _registered(strategy: str, kind: str) -> bool:
+    """Whether ``strategy`` is known in this process (a strategy a notebook defines is not)."""
+    from alkit.strategies import check_strategy
+
+    try:
+        check_strategy(strategy, task=kind)
+    except ValueError:
+        return False
+    return True
+
+
+def unit_cost(p, unit) -> float:
+    """A relative cost of one unit for ordering (not a time): pixels through training steps over
+    its cycles, times the networks a cycle trains (:func:`alkit.experiments.cost_plan` counts
+    steps the same way). Pixels are a fair common currency here: a training step of the small
+    digits CNN and of the small segmentation network cost about the same per input pixel."""
+    from alkit.experiments.cost_plan import _steps
+
+    s, task = p.settings, p.task
+    kind = p.exp.kind
+    recipe = p.exp.recipe("segmentation") if kind == "segmentation" else {}
+    if kind == "segmentation":
+        per_image, side = float(task.pool_costs().mean()), int(recipe.get("crop_size", 48))
+    else:
+        per_image, side = 1.0, int(getattr(task.data, "image_size", 32))
+    total = 0.0
+    for c in range(unit.cycles + 1):
+        n = max(1, round((unit.initial + c * unit.step) / per_image))
+        steps, images, d_images = _steps(kind, s.get("ssl"), s, recipe, n)
+        total += steps * (images + d_images) * side * side
+    return total * task.unit_cost(unit.strategy)
+
+
+def stored_jobs(plans) -> list:
+    """``[(plan, unit), ...]``: every unit of the notebooks' stored runs (``plans``: their
+    :class:`~alkit.experiments.notebook_runs.NotebookRuns`) that the store does not hold yet, each
+    store key and trial once (the most cycles asked for), longest first. Runs with a network the
+    notebook builds itself, strategies it defines and tasks that cannot travel to a worker are left
+    to the notebook."""
+    best: dict = {}
+    for nb in plans:
+        for run in nb.runs:
+            if not run.stored or run.model or run.first_cycle_only or run.exp.trials == "auto":
+                continue
+            asked = run.strategies or run.exp.resolved()["strategies"]
+            names = tuple(s for s in asked if _registered(s, run.exp.kind))
+            if not names:
+                continue
+            p = plan(dataclasses.replace(run.exp, strategies=names))
+            if not picklable(p.task):
+                continue
+            for u in p.units:
+                if finished(u):
+                    continue
+                key = (json.dumps(u.store_config, sort_keys=True, default=str), u.trial)
+                if key not in best or best[key][1].cycles < u.cycles:
+                    best[key] = (p, u)
+    jobs = list(best.values())
+    jobs.sort(key=lambda pu: -unit_cost(*pu))
+    return jobs
+
+
+def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int:
+    """Run every unit :func:`stored_jobs` finds, on one pool of ``workers`` processes (default one
+    per core); returns the number of units run. Each run's strategies share their plain cycle-0
+    trainings as in :func:`alkit.experiments.config.run` (:func:`~alkit.experiments.config.shared_fits`)."""
+    jobs = stored_jobs(plans)
+    if not jobs:
+        return 0
+    runs = {id(p): p for p, _ in jobs}
+    with contextlib.ExitStack() as stack:
+        for p in runs.values():
+            stack.enter_context(shared_fits(p.exp, p))
+        run_jobs([(p.task, u) for p, u in jobs], workers=workers, progress=progress,
+                 desc=f"all notebooks' runs ({len(jobs)} units, {len(runs)} runs)")
+    return len(jobs)
