@@ -18,7 +18,8 @@ from alkit.experiments.notebook_runs import PlannedRun, notebook_runs, parameter
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """An empty data root and outputs folder; the tiny probe; papermill must not start."""
+    """An empty data root and outputs folder; the tiny probe; papermill and the prefetch of the
+    notebooks' runs must not start (the CIFAR files fabricated here only satisfy the check)."""
     data = tmp_path / "data"
     data.mkdir()
     monkeypatch.setenv("ALKIT_DATA", str(data))
@@ -26,6 +27,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("ALKIT_PLAN_PROBE", "tiny")
     started = []
     monkeypatch.setattr(R, "run_notebook", lambda nb, *a, **k: started.append(nb) or tmp_path / "x.ipynb")
+    monkeypatch.setattr("alkit.experiments.prefetch.prefetch", lambda plans, **k: 0)
     monkeypatch.setattr("alkit.analysis.board.write_board", lambda: (tmp_path / "board.md", "board"))
     return data, started
 
