@@ -130,6 +130,17 @@ def _trains_plainly(strategy: str) -> bool:
         return True
 
 
+def _stacked(kind: str, ssl, g: "Geometry") -> bool:
+    """Whether a classification ensemble of this geometry trains its members as one stacked
+    network on the device the runs train on (``STACKED_MEMBERS``; supervised training only)."""
+    if kind != "classification" or ssl:
+        return False
+    from alkit.engine.train.common import pick_device
+    from alkit.engine.train.stacked import stacking_wanted
+
+    return stacking_wanted(pick_device(None), g.side)
+
+
 def _unit_key(run, s: dict, strategy: str, trial: int) -> str:
     """The results-store entry of a unit, up to the data fingerprint (the same dataset gives the
     same one): the resolved settings that reach it (as ``Experiment.store_config`` prunes them)."""
@@ -167,7 +178,8 @@ def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[P
     first_trained = set()  # trials whose plain cycle-0 network a computed unit of this run trains
     for strategy in run.strategies or s["strategies"]:
         members = _members(strategy, s)
-        plain = _trains_plainly(strategy)
+        # a stacked ensemble (alkit.engine.train.stacked) trains all its members at cycle 0 too
+        plain = _trains_plainly(strategy) and not (members > 1 and _stacked(kind, ssl, g))
         scores = strategy != "random" or s.get("polygon_strategy") == "entropy"
         for trial in range(int(s["trials"])):
             last = 0 if run.first_cycle_only else int(s["cycles"])

@@ -37,7 +37,8 @@ import torch
 # 2: train_supervised augments/normalises whole groups of epochs per call (other random draws)
 #    and the digits recipes train 400-800 steps.
 # 3: the digits network (small-cnn) has one convolution per stage; channels-last + foreach SGD on the CPU.
-# 4: the small segmentation network at width 16 (was 24), shapes 40 epochs (was 20).
+# 4: the small segmentation network at width 16 (was 24), shapes 40 epochs (was 20); ENS-varR members
+#    trained as one stacked network on the CPU for tiny images (alkit.engine.train.stacked).
 RECIPE_VERSION = 4
 
 _CACHE_ATTR = "_alkit_fingerprint"

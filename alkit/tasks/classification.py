@@ -48,13 +48,16 @@ class ClassificationTask(strategies.CarriesStrategies):
     ``ensemble_size`` members are trained only for strategies registered with
     ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
     takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
+    ``stacked_members``: train a supervised ensemble's members as one stacked network
+    (:mod:`alkit.engine.train.stacked`; same function up to float rounding): True, False or "auto"
+    (see :data:`alkit.engine.train.common.STACKED_MEMBERS`, which None follows).
     """
 
     def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
                  ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
                  batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
                  ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None,
-                 ssl_options: dict | None = None):
+                 ssl_options: dict | None = None, stacked_members: bool | str | None = None):
         if ssl not in SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda, fixmatch")
         if pretrained not in PRETRAINED:
@@ -94,6 +97,7 @@ class ClassificationTask(strategies.CarriesStrategies):
         if pretrained == "glyphs" and model_factory is None and self.model_name != "small-cnn":
             raise ValueError(f"pretrained='glyphs' exists for the small-cnn only, not {self.model_name!r}")
         self.labels = data.train_y.cpu().numpy().copy()  # own memory, not a view of a tensor
+        self.stacked_members = stacked_members  # None: follow alkit.engine.train.common.STACKED_MEMBERS
 
     def unit_cost(self, strategy: str) -> int:
         """Models trained per cycle by ``strategy`` (for scheduling parallel units)."""
@@ -177,7 +181,47 @@ class ClassificationTask(strategies.CarriesStrategies):
         if spec.trains == "dropout":  # BALD: trained with the dropout its MC samples use
             return Learner([self._train_one(labelled, seed, dropout=BALD_DROPOUT)])
         members = self.ensemble_size if spec.members == "ensemble" else 1
-        return Learner([self._train_one(labelled, seed + 1000 * m) for m in range(members)])
+        seeds = [seed + 1000 * m for m in range(members)]
+        if members > 1 and self._stacks_members():
+            return Learner(self._train_stacked(labelled, seeds))
+        return Learner([self._train_one(labelled, s) for s in seeds])
+
+    def _stacks_members(self) -> bool:
+        """Whether an ensemble's members train as one stacked network: supervised training, a
+        network :func:`~alkit.engine.train.stacked.can_stack` takes, and the switch
+        (``stacked_members``, else ``STACKED_MEMBERS``) on for this device and image size."""
+        from alkit.engine.train.stacked import can_stack, stacking_wanted
+
+        if self.ssl is not None or not stacking_wanted(self.device, self.data.image_size,
+                                                       getattr(self, "stacked_members", None)):
+            return False
+        if not hasattr(self, "_stackable"):  # read once from a throw-away instance
+            self._stackable = can_stack(self.new_model())
+        return self._stackable
+
+    def _train_stacked(self, labelled: np.ndarray, seeds: list[int]) -> list:
+        """The members ``seeds`` (member m initialised under ``torch.manual_seed(seeds[m])`` and fed
+        the data stream of ``seeds[m]``, as :meth:`_train_one` would) trained as one stacked network
+        (ENS-varR, Beluch et al. 2018). The fit cache keeps the whole ensemble as one entry: a
+        stacked member equals its lone training only up to float rounding, so it never stands in for
+        one (nor the reverse), and a run's records do not depend on which strategy trained first."""
+        from alkit.engine.train.stacked import train_stacked_supervised
+
+        cache, part = getattr(self, "fit_cache", None), f"stacked{len(seeds)}"
+        stored = cache.load(labelled, seeds[0], part) if cache is not None else None
+        models = []
+        for s in seeds:
+            torch.manual_seed(s)
+            models.append(self.new_model())
+        if stored is not None and len(stored) == len(models):
+            for m, model in enumerate(models):
+                model.load_state_dict(stored[f"member{m}"])
+            return [model.eval() for model in models]
+        train_stacked_supervised(models, self.data, labelled, epochs=self.epochs, augment=self.augment, seeds=seeds,
+                                 batch_size=self.batch_size, lr=self.lr, min_steps=self.min_steps)
+        if cache is not None:
+            cache.save(labelled, seeds[0], {f"member{m}": model.state_dict() for m, model in enumerate(models)}, part)
+        return models
 
     def evaluate(self, learner: Learner) -> dict[str, float]:
         return {"accuracy": accuracy(learner.models[0], self.data)}

@@ -44,6 +44,15 @@ def autocast(device: torch.device):
 CPU_CHANNELS_LAST = True
 # Multi-tensor (foreach) optimiser updates; None restores torch's choice (the previous path).
 FOREACH: bool | None = True
+# ENS-varR's members trained as ONE stacked network of grouped convolutions
+# (alkit.engine.train.stacked; the same function as one after another, up to float rounding).
+# "auto": on CUDA, and on the CPU for tiny images (side <= 16), where benchmarks/bench_paper_step.py
+# measured per ensemble step (1 thread, 2-core machine under load): small-cnn 8x8 1.3x-1.6x faster
+# for 2-5 members, but WRN-28-2 32x32 0.86x-0.94x (slower: oneDNN's grouped convolutions on large
+# maps). CUDA is not measured yet (no GPU was lent); rerun the benchmark there.
+# True: stack wherever the network allows; False: members one after another (the previous path).
+# A task's ``stacked_members`` option overrides it.
+STACKED_MEMBERS: bool | str = "auto"
 
 
 def use_channels_last(device: torch.device) -> bool:

@@ -41,9 +41,7 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
     device = data.device
     gen = make_generator(seed, device)
     idx = torch.as_tensor(np.asarray(labelled), dtype=torch.long, device=device)
-    steps_per_epoch = math.ceil(len(idx) / batch_size)
-    epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
-    total = steps_per_epoch * epochs
+    epochs, total = training_length(len(idx), batch_size, epochs, min_steps)
     params = list(model.parameters()) + (list(lossnet.parameters()) if lossnet is not None else [])
     opt, sched = sgd_cosine(params, total, lr=lr, momentum=momentum, weight_decay=weight_decay)
     average = WeightAverage(model, ema) if ema > 0 else None
@@ -82,12 +80,25 @@ def train_supervised(model: nn.Module, data: ImageDataset, labelled: np.ndarray,
     return model
 
 
+def training_length(n: int, batch_size: int, epochs: int, min_steps: int = 0) -> tuple[int, int]:
+    """``(epochs, total optimiser steps)`` of a training on ``n`` labelled items: ``ceil(n / batch_size)``
+    steps per epoch, ``epochs`` raised to ``ceil(min_steps / steps_per_epoch)`` when that is more.
+    Shared by :func:`train_supervised` and the stacked ensemble trainer
+    (:func:`alkit.engine.train.stacked.train_stacked_supervised`)."""
+    steps_per_epoch = math.ceil(n / batch_size)
+    epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
+    return epochs, steps_per_epoch * epochs
+
+
 def _epoch_chunks(data: ImageDataset, idx: torch.Tensor, epochs: int, augment, gen: torch.Generator,
                   batch_size: int):
     """Yield ``(views, labels, bounds)`` for groups of whole epochs of at most ``AUGMENT_CHUNK``
     images (at least one epoch): every epoch a fresh permutation of ``idx``; ``views`` float
     ``[M, C, H, W]`` augmented and normalised (channels-last on CUDA), ``labels`` ``[M]``,
     ``bounds`` the ``(start, stop)`` rows of each batch (an epoch's last batch may be short).
+
+    The stream depends on ``gen``'s seed only (not on other trainings): the stacked ensemble
+    trainer (:mod:`alkit.engine.train.stacked`) draws one such stream per member, in lockstep.
 
     A few hundred labels are a few batches per epoch: augmenting dozens of epochs per call instead
     of one (or one batch) removes most of the per-call cost of the batched augmentation on a CPU."""
