@@ -316,6 +316,15 @@ def protocol_runs(strategies, preset: str, data_root=None, trials=None, datasets
     return runs
 
 
+def _nb09(p: dict, out: NotebookRuns) -> None:
+    """09_selection_bias cell 'runs': the stored runs of the notebooks it measures (``notebooks``,
+    default 01 and 03, at ``preset_runs``; not notebook 01's undertrained run), read with their picks."""
+    for stem in p["notebooks"]:
+        for r in notebook_runs(stem, p["preset_runs"]).runs:
+            if r.stored and r.model is None and "undertrained" not in r.label:
+                out.runs.append(PlannedRun(f"{stem[:2]}: {r.label}", r.exp, strategies=r.strategies))
+
+
 def _fields(exp: Experiment) -> dict:
     from dataclasses import fields
 
@@ -323,4 +332,4 @@ def _fields(exp: Experiment) -> dict:
 
 
 BUILDERS = {"00": _nb00, "01": _nb01, "02": _nb02, "03": _nb03, "04": _nb04, "05": _nb05, "06": _nb06,
-            "07": _nb07, "08": _nb08}
+            "07": _nb07, "08": _nb08, "09": _nb09}
