@@ -70,7 +70,7 @@ def _execute(stem: str, preset: str, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("stem", ["00_quickstart", "01_augmentation", "02_ssl_vs_al", "03_low_budget",
                                   "04_transfer_learning", "06_segmentation_al", "07_segmentation_ssl",
-                                  "09_selection_bias"])
+                                  "09_why_al_fails"])
 def test_planned_runs_are_the_notebooks_runs(stem, monkeypatch, tmp_path):
     recorded, _, ns = _execute(stem, "smoke", monkeypatch, tmp_path)
     planned = notebook_runs(stem, "smoke")

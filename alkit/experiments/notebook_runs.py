@@ -317,7 +317,7 @@ def protocol_runs(strategies, preset: str, data_root=None, trials=None, datasets
 
 
 def _nb09(p: dict, out: NotebookRuns) -> None:
-    """09_selection_bias cell 'runs': the stored runs of the notebooks it measures (``notebooks``,
+    """09_why_al_fails cell 'runs': the stored runs of the notebooks it measures (``notebooks``,
     default 01 and 03, at ``preset_runs``; not notebook 01's undertrained run), read with their picks."""
     for stem in p["notebooks"]:
         for r in notebook_runs(stem, p["preset_runs"]).runs:
