@@ -68,7 +68,8 @@ def test_register_returns_function_and_is_listed():
 
 def test_builtins_and_compatibility_views():
     assert S.STRATEGY_NAMES == ("random", "entropy", "ens-varr", "coreset", "ll")
-    assert set(S.strategy_names(builtin_only=True)) == {*S.STRATEGY_NAMES, "margin", "bald", "badge", "typiclust"}
+    assert set(S.strategy_names(builtin_only=True)) == {*S.STRATEGY_NAMES, "margin", "bald", "badge", "typiclust",
+                                                             "debiased-entropy", "debiased-margin"}
     from alkit.strategies.segmentation import SEG_LABELS, SEG_STRATEGIES
 
     assert SEG_STRATEGIES == ("random", "entropy", "ens-ent", "ll")  # the paper's four, the default list

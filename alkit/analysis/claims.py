@@ -504,6 +504,18 @@ def _low_aug(df):
     return df[(df["regime"] == "low") & (df["augment"] == "paper")] if "regime" in df.columns else df
 
 
+# ---- 09: the bias hypothesis (Sec. 5) as an intervention
+
+
+def b_debias_lifts(df, y, **_):
+    """Each ``debiased-X`` (:mod:`alkit.strategies.debias`) minus ``X`` at the last cycle."""
+    present = set(df["strategy"])
+    names = [s for s in dict.fromkeys(df["strategy"]) if s.startswith("debiased-") and s[9:] in present]
+    _need(names, "needs debiased-X runs next to X's")
+    return [Part(f"{label(s)} vs {label(s[9:])}", _diff(_sel(df, strategy=s), _sel(df, strategy=s[9:]), y))
+            for s in names]
+
+
 CLAIMS: list[ClaimSpec] = [
     ClaimSpec("01-aug-lifts", "01", "with augmentation every strategy ends with a higher accuracy than without",
               "Sec. 3.2.2, Fig. 2-3", "all", b_aug_lifts),
@@ -558,6 +570,9 @@ CLAIMS: list[ClaimSpec] = [
               "Sec. 3.2.4, Fig. 6-7", "none", b_consistently, subset=_low_aug),
     ClaimSpec("08-nothing-beats-ssl-random", "08", "nothing beats SSL-Random with few labels",
               "Sec. 3.2.4, Fig. 6-7", "none", b_nothing_beats_ssl_random, subset=_low_aug),
+    ClaimSpec("09-debias-lifts", "09", "keeping a strategy's labelled class mix near the pool's (debiased picks) "
+              "lifts it with few labels, as the bias hypothesis predicts", "Sec. 5 (hypothesis)", "all",
+              b_debias_lifts),
 ]
 
 

@@ -317,12 +317,16 @@ def protocol_runs(strategies, preset: str, data_root=None, trials=None, datasets
 
 
 def _nb09(p: dict, out: NotebookRuns) -> None:
-    """09_why_al_fails cell 'runs': the stored runs of the notebooks it measures (``notebooks``,
-    default 01 and 03, at ``preset_runs``; not notebook 01's undertrained run), read with their picks."""
+    """09_why_al_fails: the stored runs of the notebooks it measures (``notebooks``, default 01 and
+    03, at ``preset_runs``; not notebook 01's undertrained run), read with their picks; then notebook
+    03's raw low-budget run with Random, the ``debiased`` strategies and their debiased versions."""
     for stem in p["notebooks"]:
         for r in notebook_runs(stem, p["preset_runs"]).runs:
             if r.stored and r.model is None and "undertrained" not in r.label:
                 out.runs.append(PlannedRun(f"{stem[:2]}: {r.label}", r.exp, strategies=r.strategies))
+    low = next(r for r in notebook_runs("03_low_budget", p["preset_runs"]).runs if r.label == "raw X").exp
+    names = ("random", *p["debiased"], *[f"debiased-{s}" for s in p["debiased"]])
+    out.runs.append(PlannedRun("low budget, raw: debiased vs raw", Experiment(**{**_fields(low), "strategies": names})))
 
 
 def _fields(exp: Experiment) -> dict:

@@ -3,7 +3,7 @@
 A strategy is a small function registered with :func:`register_strategy`; it says what it needs
 from the learner (``needs``) and gets a :class:`QueryInputs` holding only that. It never sees the
 labels of unlabelled items. Built-ins: :mod:`.classification` (random, entropy, ens-varr,
-coreset, ll, margin, bald, badge, typiclust) and :mod:`.segmentation` (random, entropy, ens-ent,
+coreset, ll, margin, bald, badge, typiclust; debiased-entropy and debiased-margin, :mod:`.debias`) and :mod:`.segmentation` (random, entropy, ens-ent,
 ll). A user's file of strategies: :func:`load_strategies`.
 
 The names below that predate the registry (``STRATEGY_NAMES``, ``NEEDS``, ``LABELS``, ``rank``,
@@ -18,6 +18,7 @@ from alkit.strategies.base import (NEEDS_BY_TASK, CarriesStrategies, QueryInputs
                    per_image, register_strategy, strategy_names, unregister_strategy)
 from alkit.strategies import classification as _classification  # noqa: F401  (registers the built-ins)
 from alkit.strategies import segmentation as _segmentation  # noqa: F401
+from alkit.strategies import debias as _debias  # noqa: F401  (debiased-entropy, debiased-margin)
 
 # The paper's five classification strategies: the default list for runs (any registered name works).
 STRATEGY_NAMES = ("random", "entropy", "ens-varr", "coreset", "ll")

@@ -78,7 +78,7 @@ ALWAYS_BY_TASK = {
                      "costs", "threshold", "ens_reduce"),
 }
 _ENSEMBLE_NEEDS = {"member_probs", "member_preds", "member_probs_iter"}
-_BUILTIN_MODULES = {"alkit.strategies.classification", "alkit.strategies.segmentation"}
+_BUILTIN_MODULES = {"alkit.strategies.classification", "alkit.strategies.segmentation", "alkit.strategies.debias"}
 _NAME_RE = re.compile(r"[a-z0-9_-]+")
 
 
