@@ -50,6 +50,11 @@ def test_report_files_and_verdicts(report):
     assert result["summary"].startswith("smoke preset: no verdicts")
     ssl = result["ssl"]
     assert set(ssl.strategy) == {"entropy", "random"} and (ssl.n == 3).all()
+    # the selection-bias profile (paper Sec. 5): one row per (setting, strategy) of the run, every meter
+    assert "## Selection bias of the picks" in md and "Selection bias of the picks" in html
+    bias = ev.bias_profile(result["df"])
+    assert len(bias) == sum(g.strategy.nunique() for _, g in result["df"].groupby("setting"))
+    assert bias[list(ev.BIAS_METERS)].notna().all().all() and (bias.tv >= 0).all()
 
 
 def test_second_evaluation_recomputes_nothing(report):

@@ -118,7 +118,7 @@ def run_protocol(cells: list[Cell], *, data_root=None, store_root=None, workers=
                 elif pool is None and n > 1:
                     pool = process_pool(n, threads_per_worker(task, n))
                 df = run(exp, task=task, store_root=store_root, progress=False, workers=n, bar=bar,
-                                    executor=pool)
+                         executor=pool, with_selected=True)
                 frames.append(df.assign(setting=c.name))
     finally:
         if pool is not None and pool is not executor:
@@ -245,7 +245,33 @@ def _table_md(t: pd.DataFrame) -> str:
     return show.to_markdown(index=False)
 
 
-def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level: float = stats.DEFAULT_LEVEL) -> dict:
+BIAS_METERS = ("tv", "energy", "coverage_mean", "typicality")
+
+
+def bias_profile(df: pd.DataFrame, data_root=None, meters=BIAS_METERS) -> pd.DataFrame:
+    """The selection bias of every strategy's picks (:mod:`alkit.analysis.bias`): per (setting,
+    strategy) the mean over trials of each meter at the setting's last cycle, in one reference
+    feature space per dataset. Empty when ``df`` carries no picks (``selected``). The pool's labels
+    are read here for this analysis only (class imbalance), never by a strategy."""
+    from alkit.analysis import bias
+    from alkit.engine.data import load_dataset
+
+    if "selected" not in df.columns:
+        return pd.DataFrame()
+    rows = []
+    for dataset, by_data in df.groupby("dataset", sort=False):
+        data = load_dataset(dataset, data_root)
+        feats, labels = bias.reference_embedding(data), bias.pool_class_labels(data)
+        for setting, part in by_data.groupby("setting", sort=False):
+            table = bias.bias_table(part.drop(columns="setting"), labels, feats, data.num_classes)
+            last = table[table["cycle"] == table["cycle"].max()]
+            for strategy, g in last.groupby("strategy", sort=False):
+                rows.append(dict(setting=setting, strategy=strategy, **{m: float(g[m].mean()) for m in meters}))
+    return pd.DataFrame(rows)
+
+
+def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level: float = stats.DEFAULT_LEVEL,
+                 bias: pd.DataFrame | None = None) -> dict:
     """Write ``results.csv``, ``report.md``, ``report.html`` and ``figures/`` into ``out``
     (atomically); returns the verdict tables and the summary."""
     from alkit.io import atomic_write_bytes, atomic_write_csv, atomic_write_text
@@ -279,6 +305,15 @@ def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level:
            (100 * penalty).round(0).to_markdown(), "",
            "## Curves", ""]
     md += [f"![{n}](figures/{n}.png)" for n in figs]
+    bias_text = ("Selection bias of each strategy's labelled set at the last cycle, mean over trials "
+                 "(alkit.analysis.bias; read each row against Random's in the same setting): tv = class "
+                 "imbalance against the pool (total variation), energy = energy distance to the pool in one "
+                 "reference feature space, coverage_mean = mean distance from a pool image to its nearest "
+                 "labelled one, typicality = density rank of the picks (0.5 = as typical as random picks). "
+                 "The pool's labels are read for this analysis only.")
+    if bias is not None and len(bias):
+        md += ["", "## Selection bias of the picks (paper Sec. 5)", "", bias_text, "",
+               bias.round(3).to_markdown(index=False)]
     atomic_write_text(out / "report.md", "\n".join(md) + "\n")
     body = [f"<h1>alkit evaluate: {html.escape(', '.join(s for s in strategies if s != 'random'))}</h1>",
             f"<p>{html.escape(intro)}</p>", "<h2>Summary (computed from this run)</h2>",
@@ -289,6 +324,9 @@ def write_report(df: pd.DataFrame, strategies, out: Path, *, preset: str, level:
     body += ["<h2>Penalty matrix</h2>", f"<pre>{html.escape(pen_txt)}</pre>", "<h2>Curves</h2>"]
     body += [f'<img alt="{n}" src="data:image/png;base64,{base64.b64encode(p).decode()}" style="max-width:100%">'
              for n, p in figs.items()]
+    if bias is not None and len(bias):
+        body += ["<h2>Selection bias of the picks (paper Sec. 5)</h2>", f"<p>{html.escape(bias_text)}</p>",
+                 bias.round(3).to_html(index=False, escape=True)]
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>alkit evaluate</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}</style></head><body>"
@@ -358,6 +396,6 @@ def evaluate(strategies, *, preset: str = "default", out, data_root=None, store_
         df, level = _auto_protocol(strategies, preset, data_root, 5, max_trials, level, kw)
     else:
         df = run_protocol(protocol_cells(strategies, preset, data_root, int(trials) if trials else None), **kw)
-    result = write_report(df, strategies, Path(out), preset=preset, level=level)
+    result = write_report(df, strategies, Path(out), preset=preset, level=level, bias=bias_profile(df, data_root))
     result["df"] = df
     return result
