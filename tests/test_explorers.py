@@ -82,6 +82,21 @@ def test_sandbox_runs_random_and_the_strategy_and_shows_the_cycle_picks(tiny_run
     assert "Random" in tiny_run.summary()
 
 
+def test_sandbox_shows_the_class_imbalance_of_the_labelled_set(tiny_run):
+    """One bias number per cycle (paper Sec. 5): total variation between the labelled set's class
+    histogram and the pool's, by hand from the stored picks."""
+    df = tiny_run.results()
+    labels = tiny_run.data().train_y.numpy()
+    pool = np.bincount(labels, minlength=10) / len(labels)
+    tiny_run.set(cycle=2)
+    for strategy in ("entropy", "random"):
+        run = df[(df.strategy == strategy) & (df.trial == 0)].sort_values("cycle")
+        idx = np.concatenate([np.asarray(s, dtype=int) for s in run.selected])
+        mine = 0.5 * np.abs(np.bincount(labels[idx], minlength=10) / len(idx) - pool).sum()
+        assert tiny_run.labelled_tv(strategy) == pytest.approx(mine)
+    assert "class imbalance (TV to the pool)" in tiny_run.summary()
+
+
 def test_pool_inspector_colours_the_picks_up_to_the_cycle(tiny_run):
     df = tiny_run.results()
     insp = PoolInspector(tiny_run.data(), df, strategy="entropy", cycle=2)

@@ -278,6 +278,27 @@ class ALSandbox(Explorer):
         labels = self.data().train_y.numpy()
         return np.bincount(labels[self.picks()], minlength=len(self.data().classes))
 
+    def labelled_tv(self, strategy: str | None = None) -> float:
+        """Class imbalance of ``strategy``'s (default: the chosen one) labelled set after ``cycle``:
+        total variation between its class histogram and the pool's (:func:`alkit.analysis.bias.class_imbalance`;
+        paper Sec. 5's suspected cause), mean over the trials finished that far; NaN before any.
+        The pool's labels are read here to show the bias, never by a strategy."""
+        from alkit.analysis.bias import class_imbalance
+
+        df = self.partial()
+        if df.empty:
+            return float("nan")
+        cyc = min(self.cycle, int(df.cycle.max()))
+        labels = self.data().train_y.numpy()
+        k = len(self.data().classes)
+        values = []
+        for _, g in df[(df.strategy == (strategy or self.strategy)) & (df.cycle <= cyc)].groupby("trial"):
+            if int(g.cycle.max()) < cyc:
+                continue
+            idx = np.concatenate([np.asarray(sel, dtype=int) for sel in g.sort_values("cycle").selected])
+            values.append(class_imbalance(labels[idx], labels, k)["tv"])
+        return float(np.mean(values)) if values else float("nan")
+
     def summary(self) -> str:
         """One line of what is finished so far: final accuracy of the strategy and of Random
         (SSL-Random when SSL is on), their paired gap over the trials both finished with its 95 %
@@ -305,6 +326,11 @@ class ALSandbox(Explorer):
             if len(d):
                 text += self._gap_text(d, name, base)
         text += f"; cycle {self.cycle}: {counts.sum()} picks over {(counts > 0).sum()} classes"
+        tv, tv_random = self.labelled_tv(), self.labelled_tv("random")
+        if not np.isnan(tv):
+            text += f", labelled set's class imbalance (TV to the pool) {tv:.2f}"
+            if self.strategy != "random" and not np.isnan(tv_random):
+                text += f" (Random {tv_random:.2f})"
         c = self.counts()
         if c["done"] < c["total"]:
             text += f"; {'SSL (UDA) ' if self.ssl else ''}{self.status()}"
@@ -355,8 +381,15 @@ class ALSandbox(Explorer):
         ax_hist = fig.add_subplot(grid[:, 9:])
         counts = self.class_counts()
         sns.barplot(x=list(range(len(counts))), y=counts, ax=ax_hist, color="#4c72b0")
+        pool = np.bincount(data.train_y.numpy(), minlength=len(counts))
+        if counts.sum():  # the pool's class mix at the same number of picks: what an unbiased pick looks like
+            ax_hist.scatter(range(len(counts)), pool / pool.sum() * counts.sum(), marker="_", s=250, color="k",
+                            zorder=3, label="pool's mix")
+            ax_hist.legend(fontsize=7, loc="upper right")
         ax_hist.set_xticks(range(len(counts)), data.classes, fontsize=8)
-        ax_hist.set_title(f"classes picked, cycle {cyc}")
+        tv = self.labelled_tv()
+        ax_hist.set_title(f"classes picked, cycle {cyc}" + ("" if np.isnan(tv) else f"\nlabelled set: TV to the pool {tv:.2f}"),
+                          fontsize=9)
         fig.tight_layout()
         return fig
 
