@@ -327,6 +327,9 @@ def _nb09(p: dict, out: NotebookRuns) -> None:
     low = next(r for r in notebook_runs("03_low_budget", p["preset_runs"]).runs if r.label == "raw X").exp
     names = ("random", *p["debiased"], *[f"debiased-{s}" for s in p["debiased"]])
     out.runs.append(PlannedRun("low budget, raw: debiased vs raw", Experiment(**{**_fields(low), "strategies": names})))
+    if p.get("oracle"):
+        out.notes.append(f"greedy oracle: {p['oracle']} trial(s) x {len(p['oracle_proposals'])} trainings per "
+                         f"query cycle in the low-budget setting (not counted above)")
 
 
 def _fields(exp: Experiment) -> dict:

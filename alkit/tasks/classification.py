@@ -226,6 +226,13 @@ class ClassificationTask(strategies.CarriesStrategies):
     def evaluate(self, learner: Learner) -> dict[str, float]:
         return {"accuracy": accuracy(learner.models[0], self.data)}
 
+    def predict_labels(self, learner: Learner, indices) -> np.ndarray:
+        """int ``[n]``: the (first) model's predicted class of pool items ``indices`` (the greedy
+        oracle, :mod:`alkit.protocol.oracle`, scores its candidates with these on a validation split)."""
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.data.train_x.device)
+        probs = predict(learner.models[0], self.data.train_x[idx], self.data.mean, self.data.std)["probs"]
+        return probs.argmax(1).cpu().numpy()
+
     def rank(self, learner: Learner, strategy: str, labelled: np.ndarray, unlabelled: np.ndarray,
              budget: float, rng: np.random.Generator) -> np.ndarray:
         """Pool indices of at most ``budget`` unlabelled items, best first, chosen by ``strategy``.
