@@ -90,3 +90,13 @@ def run_oracle_trial(task, *, initial: int, step: int, cycles: int, trial: int, 
         if on_cycle:
             on_cycle(record)
     return records
+
+
+def oracle_records(task, settings: dict, *, trials: int, proposals=PROPOSALS, val_fraction: float = 0.2) -> list[dict]:
+    """:func:`run_oracle_trial` for trials ``0 .. trials - 1`` with the budgets and seed of
+    ``settings`` (an experiment's resolved settings: ``initial``, ``step``, ``cycles``, ``seed``);
+    every cycle's record, in order."""
+    return [r for t in range(int(trials))
+            for r in run_oracle_trial(task, initial=settings["initial"], step=settings["step"], cycles=settings["cycles"],
+                                      trial=t, seed=settings["seed"], proposals=tuple(proposals),
+                                      val_fraction=val_fraction)]
