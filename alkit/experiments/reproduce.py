@@ -75,10 +75,8 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     clean_orphans(out_dir)  # partial copies of runs that were killed outright
     tmp = temp_path(out, ext=".ipynb")  # papermill warns about names not ending in .ipynb
     # the kernel inherits the preset: alkit.analysis.claims prints no verdict from the smoke preset
-    previous = os.environ.get("ALKIT_PRESET")
-    os.environ["ALKIT_PRESET"] = preset
     try:
-        with _ipc_kernels() as manager:
+        with _env("ALKIT_PRESET", preset), _ipc_kernels() as manager:
             pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent), kernel_name="python3",
                                 progress_bar=progress, report_mode=False, kernel_manager_class=manager,
                                 execution_timeout=SMOKE_CELL_TIMEOUT_S if preset == "smoke" else None)
@@ -86,11 +84,6 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
         if tmp.exists():
             os.replace(tmp, failed)
         raise
-    finally:
-        if previous is None:
-            os.environ.pop("ALKIT_PRESET", None)
-        else:
-            os.environ["ALKIT_PRESET"] = previous
     commit_temp(tmp, out)
     failed.unlink(missing_ok=True)  # an earlier failure of this notebook is now out of date
     return out
@@ -173,20 +166,25 @@ def reproduce(notebooks: list[str] | None = None, preset: str = "default", outpu
 
 
 @contextlib.contextmanager
+def _env(name: str, value: str):
+    """``$name`` set to ``value`` for the block (kernels started in it inherit it), then restored."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def _outputs_for_kernels():
     """The notebooks' kernels (started in the notebooks' folder) write to the outputs folder this
     process resolved (``$ALKIT_OUTPUTS`` set for them): the store :func:`prefetch` filled is the
     one they read, also for an installed package, whose default outputs folder is the working
     directory's."""
-    previous = os.environ.get("ALKIT_OUTPUTS")
-    os.environ["ALKIT_OUTPUTS"] = str(outputs_dir().resolve())
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("ALKIT_OUTPUTS", None)
-        else:
-            os.environ["ALKIT_OUTPUTS"] = previous
+    return _env("ALKIT_OUTPUTS", str(outputs_dir().resolve()))
 
 
 def _run_all(chosen, plans, preset, output_dir, t_all) -> list[Path]:
