@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     for key in ("initial", "step", "cycles", "epochs", "min_steps", "iterations"):
         d = {**d, key: _recipe_default(key)}
     p = _Parser(prog="python -m alkit", description="alkit: deep active learning, reproduced")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,sweep,reproduce,clicks,student-copies}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,evaluate,sweep,reproduce,clicks,student-copies,grade}")
 
     r = sub.add_parser("run", help="run an active-learning experiment and write DIR/results.csv",
                        description="Run an active-learning experiment (strategies x trials) and write "
@@ -177,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Write every notebook and solution notebook to DIR with the cells tagged "
                                     "'solution' blanked and outputs cleared, plus a short README: ready to hand out.")
     sc.add_argument("dir", metavar="DIR", help="output folder (created if missing)")
+
+    g = sub.add_parser("grade", help="run the exercise checks (public + hidden) over submitted notebooks: a CSV",
+                       description="Execute every submitted notebook under DIR (the solution notebooks' student "
+                                   "copies, filled in) and run the public and hidden checks of its exercises "
+                                   "(alkit.grading); write one row per submission to OUT (default DIR/grades.csv).")
+    g.add_argument("dir", metavar="DIR", help="folder of submitted notebooks (searched recursively)")
+    g.add_argument("--out", metavar="CSV", help="scores file (default: DIR/grades.csv; details beside it)")
+    g.add_argument("--preset", metavar="NAME", default="smoke",
+                   help="parameters the submissions run with: smoke | default | paper (default: smoke)")
     return p
 
 
@@ -748,8 +757,24 @@ def cmd_student_copies(a) -> int:
     return 0
 
 
+def cmd_grade(a) -> int:
+    """``grade DIR``: the exercise checks over a folder of submissions (alkit.grading)."""
+    from alkit.checks import UsageError
+    from alkit.experiments.reproduce import PRESETS
+    from alkit.grading import grade
+
+    if not os.path.isdir(a.dir):
+        raise UsageError(f"DIR {a.dir!r}: folder not found")
+    if a.preset not in PRESETS:
+        raise UsageError(f"--preset {a.preset!r}: choose from {', '.join(PRESETS)}")
+    rows = grade(a.dir, a.out, preset=a.preset)
+    out = a.out or os.path.join(a.dir, "grades.csv")
+    print(f"graded {len(rows)} notebook(s); scores in {out}")
+    return 0
+
+
 HANDLERS = {"run": cmd_run, "evaluate": cmd_evaluate, "reproduce": cmd_reproduce, "clicks": cmd_clicks,
-            "sweep": cmd_sweep, "student-copies": cmd_student_copies}
+            "sweep": cmd_sweep, "student-copies": cmd_student_copies, "grade": cmd_grade}
 
 
 def _parse(parser, argv):
