@@ -4,6 +4,8 @@
 #   make test-browser  JupyterLab + Debian's Chromium: an explorer in a real browser (tests/browser)
 #   make lab         JupyterLab on the notebooks (jupyterlab comes from requirements.txt)
 #   make student-copies DIR=handout   the notebooks with the solution cells blanked
+#   make book        the course as a static site in outputs/book/ (Sphinx + myst-nb; requirements-course.txt)
+#   make explore     the explorers as a web app (Voila) on http://127.0.0.1:$(PORT)/
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -27,7 +29,22 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests --ignore=tests/browser
 
-test-browser: $(STAMP)
+# the course tools (book, web app, browser tests): a second stamp, so make reproduce's set-up does not grow
+COURSE_STAMP := $(VENV)/.course-installed
+PORT ?= 8866
+.PHONY: book explore
+
+$(COURSE_STAMP): $(STAMP) requirements-course.txt
+	$(PY) -m pip install --quiet -r requirements-course.txt
+	touch $(COURSE_STAMP)
+
+book: $(COURSE_STAMP)
+	$(PY) -m alkit.book
+
+explore: $(COURSE_STAMP)
+	$(PY) -m alkit.webapp --port $(PORT)
+
+test-browser: $(COURSE_STAMP)
 	$(PY) -m pytest -q tests/browser
 
 lab: $(STAMP)
