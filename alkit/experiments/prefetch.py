@@ -34,6 +34,19 @@ def _registered(strategy: str, kind: str) -> bool:
     return True
 
 
+def left_to_notebook(nb) -> int:
+    """How many stored runs of one notebook's plan (``nb``: its
+    :class:`~alkit.experiments.notebook_runs.NotebookRuns`) the prefetch leaves to the notebook: runs
+    with a network the notebook builds or a strategy it defines."""
+    n = 0
+    for run in nb.runs:
+        if not run.stored:
+            continue
+        asked = run.strategies or run.exp.resolved()["strategies"]
+        n += bool(run.model) or not all(_registered(s, run.exp.kind) for s in asked)
+    return n
+
+
 def unit_cost(p, unit) -> float:
     """A relative cost of one unit for ordering (not a time): pixels through training steps over
     its cycles, times the networks a cycle trains (:func:`alkit.experiments.cost_plan` counts
