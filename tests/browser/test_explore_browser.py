@@ -1,0 +1,90 @@
+"""``make explore`` in a real browser: Voila serves the explorers page (alkit.webapp) on 127.0.0.1,
+headless Chromium opens it with a small sandbox budget in the address, the page shows no code, the
+sandbox draws its curve, and a control change (the strategy) brings a new curve. A screenshot is
+saved to outputs/browser/explore.png. The server is killed in a ``finally``."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import free_port, wait_http
+
+from alkit.paths import REPO_ROOT
+from alkit.webapp import voila_command, voila_env, write_app
+
+SCREENSHOT = REPO_ROOT / "outputs" / "browser" / "explore.png"
+# a small sandbox (2 cycles, 2 trials, short training): seconds per run on 2 cores, stored for the next visit
+QUERY = "?initial=20&step=20&cycles=2&epochs=10&min_steps=60&trials=2&strategy=entropy"
+
+
+def stable(driver, read, seconds=3.0, timeout=60.0):
+    """Wait until ``read(driver)`` has not changed for ``seconds`` (the live redraws are over); its value."""
+    import time
+
+    end, last, since = time.monotonic() + timeout, read(driver), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        now = read(driver)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= seconds:
+            return now
+    return last
+
+
+def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
+    pytest.importorskip("voila")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    app = write_app(tmp_path / "app")
+    port = free_port()
+    env = voila_env({**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"),
+                     "JUPYTER_RUNTIME_DIR": str(tmp_path / "jrt"), "JUPYTER_DATA_DIR_EXTRA": ""})
+    log = open(tmp_path / "voila.log", "w")
+    server = subprocess.Popen(voila_command(app, port), stdout=log, stderr=subprocess.STDOUT, env=env,
+                              start_new_session=True)
+    driver = chromium
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", 120, tmp_path / "voila.log")
+        driver.get(f"http://127.0.0.1:{port}/{QUERY}")
+        wait = WebDriverWait(driver, 240, poll_frequency=0.5)
+        summaries = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()]
+        # the sandbox's summary line names its strategy; the click explorer's names the tolerance
+        sandbox_line = lambda d: next((t for t in summaries(d) if "Random" in t or "random" in t), "")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".widget-output img")) >= 2)
+        page = driver.find_element(By.TAG_NAME, "body").text
+        assert "ALSandbox(" not in page and "import" not in page, "code is visible on the page"
+        assert not driver.find_elements(By.CSS_SELECTOR, ".jp-InputArea-editor, .CodeMirror, .cm-editor")
+        img = lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src")
+        # wait until the sandbox's runs are done (the summary stops changing: trials 2 of 2)
+        wait.until(lambda d: "entropy" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
+        before_img = stable(driver, img)
+        before_line = sandbox_line(driver)
+
+        select = Select(driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")[1])  # dataset, strategy, ...
+        assert "margin" in [o.text for o in select.options]
+        select.select_by_visible_text("margin")
+        wait.until(lambda d: "margin" in sandbox_line(d).lower() and img(d) != before_img)
+        wait.until(lambda d: "trial runs done" not in sandbox_line(d))
+        after_img = stable(driver, img)
+        assert after_img != before_img  # a new curve for the new strategy
+        after_line = sandbox_line(driver)
+        assert after_line != before_line, (before_line, after_line)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        driver.set_window_size(1400, 2400)  # the whole page: sandbox, click explorer and pool inspector
+        time.sleep(1.0)
+        driver.save_screenshot(str(SCREENSHOT))
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            server.wait(timeout=10)
+        log.close()
