@@ -211,7 +211,12 @@ def build(out: str | Path | None = None, run: bool = True, preset: str = "smoke"
 
     shutil.rmtree(out, ignore_errors=True)
     args = ["-b", "html", "-q", "-j", str(jobs), "-d", str(src / "_doctrees"), str(src), str(out)]
-    code = build_main(args)
+    import warnings
+
+    with warnings.catch_warnings():  # myst-parser's deprecation notices about Sphinx 11 (not ours to fix)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        code = build_main(args)
     if code:
         raise RuntimeError(f"sphinx-build failed (exit {code}); sources in {src}")
     (out / ".nojekyll").touch()
