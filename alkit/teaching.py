@@ -19,7 +19,8 @@ README = """# alkit notebooks — student copies
 These are the course notebooks of alkit (a reproduction of "Parting with Illusions about Deep Active
 Learning", Mittal et al.). Each notebook ends with exercises (cells `# your turn`); `solutions/` holds
 one notebook per lecture notebook with the exercises again, the worked answers blanked: cells that
-read `{code}` or `{md}` are yours to fill in.
+read `{code}` or `{md}` are yours to fill in. After each code exercise a cell `check("NN.k")` (alkit.grading)
+checks your answer and says what is still missing or wrong; your teacher grades with more (hidden) checks.
 
 Run them from a clone of the alkit repository with `make lab` (JupyterLab), or copy them into its
 `notebooks/` folder so that the relative paths (`params/`, `../outputs`) resolve.

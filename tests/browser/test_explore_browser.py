@@ -1,6 +1,7 @@
 """``make explore`` in a real browser: Voila serves the explorers page (alkit.webapp) on 127.0.0.1,
 headless Chromium opens it with a small sandbox budget in the address, the page shows no code, the
-sandbox draws its curve, and a control change (the strategy) brings a new curve. A screenshot is
+sandbox draws its curve, a control change (the strategy) brings a new curve, and going back to a
+strategy already run answers at once from the results store. A screenshot is
 saved to outputs/browser/explore.png. The server is killed in a ``finally``."""
 
 import os
@@ -73,6 +74,14 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
         assert after_img != before_img  # a new curve for the new strategy
         after_line = sandbox_line(driver)
         assert after_line != before_line, (before_line, after_line)
+        # back to Entropy: its runs are in the results store now, so the answer is complete at once
+        select.select_by_visible_text("entropy")
+        WebDriverWait(driver, 15, poll_frequency=0.25).until(
+            lambda d: "entropy" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
+        select.select_by_visible_text("margin")
+        WebDriverWait(driver, 15, poll_frequency=0.25).until(
+            lambda d: "margin" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
+        assert stable(driver, img) == after_img  # the same stored runs, the same curve
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         driver.set_window_size(1400, 2400)  # the whole page: sandbox, click explorer and pool inspector
         time.sleep(1.0)
