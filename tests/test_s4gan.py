@@ -183,3 +183,22 @@ def test_s4gan_generator_uses_the_recipe_optimiser_and_weight_average():
                                schedule="cosine", warmup=2, ema=ema, **kw)
         runs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.isfinite(runs[1]).all() and not torch.allclose(runs[0], runs[1])  # the average is what comes back
+
+
+def test_a_pooled_discriminator_is_the_plain_one_on_the_pooled_map():
+    """``input_pool`` p: D(x) is the same network's output on x average-pooled p x p (the shapes
+    recipe's cheaper D), and bad values are refused."""
+    import torch.nn.functional as F
+
+    from alkit.engine.models.discriminator import S4GANDiscriminator
+
+    torch.manual_seed(0)
+    plain = S4GANDiscriminator(4, width=8, dropout_layers=0)
+    pooled = S4GANDiscriminator(4, width=8, dropout_layers=0, input_pool=2)
+    pooled.load_state_dict(plain.state_dict())
+    x = torch.rand(3, 7, 32, 32)
+    lp, fp = pooled(x)
+    lq, fq = plain(F.avg_pool2d(x, 2))
+    assert torch.allclose(lp, lq) and torch.allclose(fp, fq)
+    with pytest.raises(ValueError, match="input_pool"):
+        S4GANDiscriminator(4, input_pool=0)

@@ -169,7 +169,7 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         opts = {k: v.default for k, v in inspect.signature(train_s4gan).parameters.items()}
         opts.update(self.s4gan)
         d = S4GANDiscriminator(self.data.num_classes, width=int(opts["d_width"]),
-                               dropout_layers=int(opts["d_dropout_layers"]))
+                               dropout_layers=int(opts["d_dropout_layers"]), input_pool=int(opts["d_pool"]))
         d.load_state_dict(state)
         d.image_input = opts["d_input"]
         return d.to(self.device).eval()

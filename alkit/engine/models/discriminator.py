@@ -24,13 +24,18 @@ class S4GANDiscriminator(nn.Module):
 
     ``num_classes`` K, ``width`` the first layer's channels (64 in the original; layers double it:
     64-128-256-512), ``dropout`` the 2-D dropout rate after the first ``dropout_layers`` convolutions
-    (0-4; the original: 3). ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
+    (0-4; the original: 3). ``input_pool`` p > 1: D sees its input average-pooled p x p (not in the
+    original; the small ``shapes`` recipe's choice, a p^2 cheaper D, see alkit.experiments.recipes).
+    ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
     ``(logit [B], features [B, 8 * width])``.
     """
 
     def __init__(self, num_classes: int, width: int = 64, in_image_channels: int = 3, dropout: float = 0.5,
-                 dropout_layers: int = 4):
+                 dropout_layers: int = 4, input_pool: int = 1):
         super().__init__()
+        if int(input_pool) < 1:
+            raise ValueError(f"input_pool must be >= 1, got {input_pool}")
+        self.input_pool = int(input_pool)
         self.in_channels = in_image_channels + num_classes
         chans = [self.in_channels, width, 2 * width, 4 * width, 8 * width]
         self.convs = nn.ModuleList([nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in zip(chans, chans[1:])])
@@ -44,7 +49,7 @@ class S4GANDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"discriminator expects {self.in_channels} channels (image + class map), got {x.shape[1]}")
-        h = x
+        h = F.avg_pool2d(x, self.input_pool, ceil_mode=True) if self.input_pool > 1 else x
         for i, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h), 0.2)
             if i < self.dropout_layers:

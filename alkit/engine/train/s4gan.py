@@ -144,7 +144,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
                 ll_stop_fraction: float = 0.6, optimizer: str = "sgd", schedule: str = "poly", warmup: int = 0,
                 ema: float = 0.0, d_dropout_layers: int = 4, lr_d_schedule: str = "constant", d_loss: str = "sum",
                 d_input: str = "normalised", real_batch: str = "same", ignore_fill: str = "prediction",
-                sampling: str = "replacement", device=None, progress: bool = False, stats: dict | None = None):
+                sampling: str = "replacement", d_pool: int = 1, device=None, progress: bool = False, stats: dict | None = None):
     """Train segmentation network ``model`` (the generator) with s4GAN; returns ``(model, discriminator)``
     both in eval mode.
 
@@ -161,7 +161,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     as in the supervised recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
     ``d_dropout_layers``, ``lr_d_schedule``, ``d_loss``, ``d_input``, ``real_batch``, ``ignore_fill``,
     ``sampling``: alkit's choice or the original's (:data:`S4GAN_ORIGINAL`), see the module
-    docstring. The returned discriminator remembers ``d_input`` (``D.image_input``) for
+    docstring. ``d_pool``: D sees its input average-pooled ``d_pool`` x ``d_pool`` (1 = the original;
+    the small ``shapes`` recipe's cheaper D). The returned discriminator remembers ``d_input`` (``D.image_input``) for
     :func:`discriminator_scores`.
     """
     from tqdm.auto import tqdm
@@ -186,7 +187,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     if discriminator is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + 4242)
-            discriminator = S4GANDiscriminator(num_classes, width=d_width, dropout_layers=d_dropout_layers)
+            discriminator = S4GANDiscriminator(num_classes, width=d_width, dropout_layers=d_dropout_layers,
+                                               input_pool=d_pool)
     D = discriminator.to(device)
     D.image_input = d_input
     iterations = max(1, int(iterations))
