@@ -101,6 +101,35 @@ def _write_notebook(src: Path, target: Path, line: str) -> None:
     nbformat.write(nb, target)
 
 
+def _repair_links(src: Path) -> None:
+    """A link to a notebook that is not where the page says (a solution notebook's copy of the lecture
+    notebook's navigation line) is pointed at the book's page of that name."""
+    import os
+
+    import nbformat
+
+    pages = {p.name: p for p in src.rglob("*.ipynb")}
+
+    def fix(page: Path, text: str) -> str:
+        def repl(m):
+            target = m.group(1)
+            if (page.parent / target).exists() or Path(target).name not in pages:
+                return m.group(0)
+            return "](" + os.path.relpath(pages[Path(target).name], page.parent).replace(os.sep, "/") + ")"
+        return re.sub(r"\]\(([^()\s:]+\.ipynb)\)", repl, text)
+
+    for page in pages.values():
+        nb = nbformat.read(page, as_version=4)
+        changed = False
+        for c in nb.cells:
+            if c.cell_type == "markdown":
+                new = fix(page, c.source)
+                changed |= new != c.source
+                c.source = new
+        if changed:
+            nbformat.write(nb, page)
+
+
 def glossary_page(readme: str) -> str:
     """The glossary section of notebooks/README.md (``- **term** — text``) as a Sphinx glossary."""
     m = re.search(r"^## Glossary\s*\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M)
@@ -193,6 +222,7 @@ def build(out: str | Path | None = None, run: bool = True, preset: str = "smoke"
         "`solution`) and a `check(...)` cell after each code exercise (`alkit.grading`).\n\n```{toctree}\n:maxdepth: 1\n\n"
         + "\n".join(p.stem for p in sols) + "\n```\n")
 
+    _repair_links(src)
     readme = (NOTEBOOKS_DIR / "README.md").read_text()
     verdicts = outputs_dir() / "verdicts.md"
     has_verdicts = verdicts.exists()
