@@ -19,39 +19,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 # ------------------------------------------------------------------ shared by the course tests
-# (test_book_browser.py, test_explore_browser.py): Debian's Chromium through /usr/bin/chromedriver
-import os  # noqa: E402
-import socket  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
-NO_CHROMIUM = "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s; the server's log ends:\n{tail}")
-
-
 @pytest.fixture
 def chromium(tmp_path):
-    """A headless Chromium (Selenium), closed afterwards; every wait of the tests is bounded."""
+    """A headless Chromium (Debian's, through /usr/bin/chromedriver via Selenium), closed afterwards."""
+    from browser_helpers import CHROMEDRIVER, CHROMIUM, HAVE_CHROMIUM, NO_CHROMIUM
+
     if not HAVE_CHROMIUM:
         pytest.skip(NO_CHROMIUM)
     webdriver = pytest.importorskip("selenium.webdriver")

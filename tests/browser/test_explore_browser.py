@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import free_port, wait_http
+from browser_helpers import free_port, wait_http
 
 from alkit.paths import REPO_ROOT
 from alkit.webapp import voila_command, voila_env, write_app

@@ -1,0 +1,32 @@
+"""Helpers of the course's browser tests (test_book_browser.py, test_explore_browser.py): a free port
+on 127.0.0.1 and a bounded wait for a server (a module of its own, not conftest: ``tests/conftest.py``
+would shadow an import of ``conftest``)."""
+
+import os
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+NO_CHROMIUM = "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s; the server's log ends:\n{tail}")
