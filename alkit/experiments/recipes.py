@@ -131,13 +131,13 @@ def ssl_options(dataset: str, ssl: str | None) -> dict:
     return dict(PAPER_SSL.get(ssl, {}))
 
 
-# Cycles the embedded notebooks run (CPU time), raw and SSL-X runs alike (notebooks 01-04, 08):
-# digits low stops after 3 query cycles, high after 2 (100-200 labels), for CPU time: with 5 trials
-# of every strategy and converged recipes the nine notebooks took 1281 s on this unshared 2-core
-# machine (23.2 min with the set-up, measured 2026-12-05 at commit 83ff942; README, "Time").
-# Raw and SSL-X curves cover the same budgets and notebook 04's supervised baseline is the run of
-# notebooks 01/02.
-DIGITS_CYCLES = {"high": 2, "low": 3}
+# Cycles the embedded notebooks run (CPU time), raw and SSL-X runs alike (notebooks 01-04, 08, 09):
+# digits high stops after 2 query cycles (100-200 labels), low after 2 (20-60 labels). Low ran 3
+# (to 80 labels) until `make reproduce` measured 25.6 min on the 2-core machine (commit 925b6c1;
+# the low-budget runs were 654 of its 2,488 unit-seconds): the third low cycle cost ~165
+# unit-seconds (~80 s of wall time) of the 20-minute budget. Raw and SSL-X curves cover the same
+# budgets and notebook 04's supervised baseline is the run of notebooks 01/02.
+DIGITS_CYCLES = {"high": 2, "low": 2}
 
 # --- segmentation: training and the annotator (paper Sec. 4) ------------------------------------
 SEGMENTATION = {
