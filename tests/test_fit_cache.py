@@ -75,6 +75,46 @@ def test_s4gan_random_and_d_score_share_cycle_zero(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(_strip(shared), _strip(alone))
 
 
+def test_runs_share_through_one_folder_only_trainings_on_the_same_masks(tmp_path, monkeypatch):
+    """`alkit reproduce` gives every run one fit-cache folder ($ALKIT_FIT_CACHE): an image-level and a
+    polygon-level run differ in their store keys but train the same cycle-0 network (whole images of
+    the same initial set), which is trained once; their cycle-1 trainings read different masks and are
+    both trained. The records are those of separate runs, and the given folder is left in place."""
+    from alkit.tasks.polygon_segmentation import PolygonSegmentationTask
+
+    common = dict(dataset="shapes", strategies=("random",), trials=1, cycles=1, epochs=1, initial=300, step=300,
+                  data_options=dict(n_train=60, n_val=16), workers=1)
+    image = Experiment(**common)
+    polygon = Experiment(**common, labeling="polygon", polygon_strategy="random")
+    calls = _counting(monkeypatch, SegmentationTask)
+    folder = tmp_path / "fits"
+    monkeypatch.setenv(config.FIT_CACHE_ENV, str(folder))
+    shared = [run(e, store_root=tmp_path / "shared", progress=False) for e in (image, polygon)]
+    assert issubclass(PolygonSegmentationTask, SegmentationTask)
+    assert len(calls) == 3  # cycle 0 once for both runs, cycle 1 once each
+    assert folder.is_dir() and list(folder.glob("*.pt"))
+    monkeypatch.delenv(config.FIT_CACHE_ENV)
+    calls.clear()
+    with monkeypatch.context() as m:
+        _without_cache(m)
+        alone = [run(e, store_root=tmp_path / "alone", progress=False) for e in (image, polygon)]
+    assert len(calls) == 4
+    for a, b in zip(shared, alone):
+        pd.testing.assert_frame_equal(_strip(a), _strip(b))
+
+
+def test_the_targets_digest_follows_the_masks():
+    from alkit.engine.data import load_dataset
+
+    task = SegmentationTask(load_dataset("shapes", n_train=12, n_val=4), epochs=1)
+    lab = np.array([3, 1, 5])
+    assert task.targets_digest(lab) == task.targets_digest(lab[::-1])  # a set, not a sequence
+    before = task.targets_digest(lab)
+    task.approx_masks[1][0, 0] = (int(task.approx_masks[1][0, 0]) + 1) % 3
+    assert task.targets_digest(lab) != before
+    assert task.targets_digest(np.array([0, 2])) == task.targets_digest(np.array([2, 0]))
+
+
 def test_cache_keys_and_unreadable_files(tmp_path):
     cache = FitCache(tmp_path, "settings-a")
     lab = np.array([5, 1, 3])

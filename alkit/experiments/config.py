@@ -14,6 +14,7 @@ recipe reuses finished cycles, an interrupted run resumes, and anything else rec
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -278,26 +279,42 @@ def run(exp: Experiment, *, task=None, store_root=None, progress: bool = True, w
     return collect(p, per_unit, with_selected=with_selected)
 
 
+# Settings that change what a strategy scores or records but not a plain training: left out of the
+# fit-cache signature so runs that differ only there share their trainings (the segmentation task
+# keys each training by its target masks as well, so polygon-level labelling shares only the
+# trainings whose masks are the same: cycle 0's whole images).
+NOT_TRAINING = ("preview", "threshold", "ens_reduce", "labeling", "polygon_strategy")
+# A fit-cache folder to use instead of one per run (``alkit reproduce`` sets it for the prefetch and
+# the notebooks' kernels, so a notebook's own run finds the cycle-0 networks the prefetch trained).
+FIT_CACHE_ENV = "ALKIT_FIT_CACHE"
+
+
 @contextmanager
-def shared_fits(exp: Experiment, p: "Plan", *, local: bool = True):
-    """While the units of ``p`` run, its task keeps plain trainings in a :class:`FitCache` of its
-    own (a fresh folder in the results store, removed afterwards), so the strategies of the run
-    train each shared network once (cycle 0: every strategy starts from the same initial set and
-    seed). Only for workers that see this machine's disk (``local``: worker processes here)."""
+def shared_fits(exp: Experiment, p: "Plan", *, local: bool = True, folder: str | os.PathLike | None = None):
+    """While the units of ``p`` run, its task keeps plain trainings in a :class:`FitCache`, so the
+    strategies of the run train each shared network once (cycle 0: every strategy starts from the
+    same initial set and seed). The folder is ``folder``, else ``$ALKIT_FIT_CACHE``, else a fresh
+    one in the results store removed afterwards (a given folder is left for its owner to remove).
+    Only for workers that see this machine's disk (``local``: worker processes here)."""
     if not local or not hasattr(p.task, "fit_cache") or not p.units:
         yield
         return
-    root = Path(p.units[0].store_root)
-    root.mkdir(parents=True, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix=".fits-", dir=root)
-    signature = dict(exp.store_config("random", p.task))
-    signature.pop("strategy")
+    given = folder or os.environ.get(FIT_CACHE_ENV) or None
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(p.units[0].store_root)
+        root.mkdir(parents=True, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix=".fits-", dir=root)
+    signature = {k: v for k, v in exp.store_config("random", p.task).items() if k not in ("strategy", *NOT_TRAINING)}
     p.task.fit_cache = FitCache(folder, json.dumps(signature, sort_keys=True, default=str))
     try:
         yield
     finally:
         p.task.fit_cache = None
-        shutil.rmtree(folder, ignore_errors=True)
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass

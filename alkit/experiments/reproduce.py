@@ -260,14 +260,37 @@ def _outputs_for_kernels():
     return _env("ALKIT_OUTPUTS", str(outputs_dir().resolve()))
 
 
+@contextlib.contextmanager
+def _shared_fit_cache():
+    """One fit-cache folder (:mod:`alkit.tasks.fit_cache`) for the prefetch and every notebook's own
+    runs (``$ALKIT_FIT_CACHE``, read by :func:`alkit.experiments.config.shared_fits`): runs with the
+    same training settings train each shared network once, across runs and notebooks. Removed at
+    the end."""
+    import shutil
+    import tempfile
+
+    from alkit.experiments.config import FIT_CACHE_ENV
+    from alkit.paths import runs_dir
+
+    root = runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix=".fits-reproduce-", dir=root)
+    try:
+        with _env(FIT_CACHE_ENV, folder):
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _run_all(chosen, plans, preset, output_dir, t_all) -> list[Path]:
     from alkit.experiments.prefetch import prefetch
 
     print(f"[alkit] computing the stored runs of {len(chosen)} notebook(s) on one pool of workers, longest "
           f"first (the notebooks then read them from {outputs_dir() / 'runs'}) ...", flush=True)
-    n = prefetch(plans)
-    print(f"[alkit] {n} (strategy, trial) unit(s) computed in {time.perf_counter() - t_all:.0f} s", flush=True)
-    outs = run_notebooks(chosen, plans, preset, output_dir)
+    with _shared_fit_cache():
+        n = prefetch(plans)
+        print(f"[alkit] {n} (strategy, trial) unit(s) computed in {time.perf_counter() - t_all:.0f} s", flush=True)
+        outs = run_notebooks(chosen, plans, preset, output_dir)
     print(f"[alkit] {len(outs)} notebook(s) in {time.perf_counter() - t_all:.0f} s; figures in {outputs_dir() / 'figures'}")
     # the verdict board: every claim of every notebook run so far (alkit.analysis.board)
     from alkit.analysis.board import write_board

@@ -140,9 +140,23 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         return prepare_model(build_segmentation_model(self.model_name, self.data.num_classes, self.pretrained),
                              self.device)
 
+    def targets_digest(self, labelled: np.ndarray) -> str:
+        """A hash of what a training on ``labelled`` reads besides the settings: the (approximated,
+        possibly partial) masks of those images and the partially labelled set s4GAN adds to its
+        unlabelled images. The fit cache keys trainings by it, so runs whose labelling differs
+        (image- vs polygon-level) share a training only when its masks are the same."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for i in np.sort(np.asarray(labelled, dtype=np.int64)):
+            h.update(np.ascontiguousarray(self.approx_masks[int(i)].cpu().numpy()).tobytes())
+        h.update(np.asarray(getattr(self, "_partial", ()), dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
     def _train(self, labelled: np.ndarray, seed: int, lossnet=None):
         cache = getattr(self, "fit_cache", None) if lossnet is None else None
-        stored = cache.load(labelled, seed) if cache is not None else None
+        part = self.targets_digest(labelled) if cache is not None else ""
+        stored = cache.load(labelled, seed, part) if cache is not None else None
         if stored is not None:  # the same training, done by another strategy of this run
             torch.manual_seed(seed)
             model = self.new_model()
@@ -155,7 +169,7 @@ class SegmentationTask(seg_scores.CarriesStrategies):
             states = {"model": model.state_dict()}
             if self.ssl == "s4gan":
                 states["discriminator"] = self._last_discriminator.state_dict()
-            cache.save(labelled, seed, states)
+            cache.save(labelled, seed, states, part)
         return model
 
     def _stored_discriminator(self, state: dict):
