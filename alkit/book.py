@@ -19,27 +19,23 @@ import datetime as dt
 import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from alkit.paths import REPO_ROOT, outputs_dir
+from alkit.paths import outputs_dir
+from alkit.provenance import git, source_commit
 
 PRESET_ORDER = ("default", "paper", "smoke")  # which executed copy a page shows, first found
 
 
 def _git(*args) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
+    return git(*args)
 
 
 def head_commit() -> str:
     """Short HEAD commit, with ``+changes`` when tracked files differ from it."""
-    c = _git("rev-parse", "--short", "HEAD") or "unknown"
-    return c + ("+changes" if _git("status", "--porcelain", "--untracked-files=no") else "")
+    return source_commit()
 
 
 def commit_at(when: str | None) -> str:
@@ -204,10 +200,13 @@ def build(out: str | Path | None = None, run: bool = True, preset: str = "smoke"
 
     pages = []
     for stem, (path, nb_preset) in sorted(executed_copies().items()):
-        end = nbformat.read(path, as_version=4).metadata.get("papermill", {}).get("end_time")
+        meta = nbformat.read(path, as_version=4).metadata
+        end = meta.get("papermill", {}).get("end_time")
         date = end[:16].replace("T", " ") + " UTC" if end else "unknown date"
-        line = (f"*This page: executed with the **{nb_preset}** preset on {date}, commit `{commit_at(end)}` "
-                f"(the repository's HEAD at that time) — `outputs/notebooks/{path.name}`.*")
+        recorded = meta.get("alkit", {}).get("commit")  # alkit reproduce records the commit it ran
+        commit = f"`{recorded}`" if recorded else f"`{commit_at(end)}` (the repository's HEAD at that time)"
+        line = (f"*This page: executed with the **{nb_preset}** preset on {date}, commit {commit} "
+                f"— `outputs/notebooks/{path.name}`.*")
         _write_notebook(path, src / f"{stem}.ipynb", line)
         pages.append(stem)
     sols = sorted((NOTEBOOKS_DIR / "solutions").glob("*_solutions.ipynb"))

@@ -367,3 +367,6 @@ def test_run_notebook_renames_only_on_success(tmp_path):
     out = run_notebook(good, output_dir=out_dir)
     assert out == out_dir / "99_bad.ipynb" and leftovers(out_dir) == ["99_bad.ipynb"]
     assert json.loads(out.read_text())["cells"][0]["outputs"] == []
+    # the executed copy says which preset and which commit made it (the book prints both)
+    meta = json.loads(out.read_text())["metadata"]["alkit"]
+    assert meta["preset"] == "default" and meta["commit"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from alkit.experiments.notebook_files import (NOTEBOOKS_DIR, PRESETS, list_notebooks,  # noqa: F401  (re-exported)
                                              preset_parameters, resolve_notebook)
 from alkit.paths import outputs_dir
+from alkit.provenance import source_commit
 
 # Notebooks executed side by side after the prefetch (each mostly one core: kernel start, imports,
 # loading runs, figures; a notebook that computes its own strategy uses the cores it finds free).
@@ -101,6 +102,7 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
     failed = out_dir / f"{nb.stem}{suffix}.failed.ipynb"
     clean_orphans(out_dir)  # partial copies of runs that were killed outright
     tmp = temp_path(out, ext=".ipynb")  # papermill warns about names not ending in .ipynb
+    commit = source_commit()  # the code this run executes, recorded in the copy's metadata
     # the kernel inherits the preset: alkit.analysis.claims prints no verdict from the smoke preset
     try:
         with _env("ALKIT_PRESET", preset), _ipc_kernels() as manager:
@@ -111,9 +113,19 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
         if tmp.exists():
             os.replace(tmp, failed)
         raise
+    _record_provenance(tmp, preset, commit)
     commit_temp(tmp, out)
     failed.unlink(missing_ok=True)  # an earlier failure of this notebook is now out of date
     return out
+
+
+def _record_provenance(path: Path, preset: str, commit: str) -> None:
+    """Write ``{"preset", "commit"}`` into the executed notebook's ``metadata["alkit"]``."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata["alkit"] = {"preset": preset, "commit": commit}
+    nbformat.write(nb, str(path))
 
 
 class MissingData(FileNotFoundError):
