@@ -16,13 +16,10 @@ PRESET ?= default
 
 setup: $(STAMP)
 
-# --no-compile: pip would byte-compile every installed module (torch's thousands) up front; Python
-# compiles what is imported on first use instead. Measured on the 2-core machine, a fresh venv from
-# pip's cache: 163-189 s with byte-compiling, 101-107 s without.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -38,7 +35,7 @@ PORT ?= 8866
 .PHONY: book explore
 
 $(COURSE_STAMP): $(STAMP) requirements-course.txt
-	$(PY) -m pip install --quiet --no-compile -r requirements-course.txt
+	$(PY) -m pip install --quiet -r requirements-course.txt
 	touch $(COURSE_STAMP)
 
 book: $(COURSE_STAMP)
