@@ -55,3 +55,18 @@ def test_one_failing_notebook_stops_the_one_beside_it(tmp_path):
     assert time.perf_counter() - t0 < 200
     assert (tmp_path / "out" / "11_slow.failed.ipynb").exists()
     assert not (tmp_path / "out" / "11_slow.ipynb").exists()
+
+
+def test_side_by_side_kernels_train_on_one_thread(tmp_path, monkeypatch):
+    """Two notebooks side by side: each kernel starts with OMP_NUM_THREADS=1 (a kernel training with
+    one thread per core beside another notebook's workers was 40x slower), and it is restored after."""
+    from alkit.experiments.reproduce import run_notebooks
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    check = "import os\nassert os.environ.get('OMP_NUM_THREADS') == '1', os.environ.get('OMP_NUM_THREADS')"
+    a = write_notebook(tmp_path / "11_a.ipynb", check)
+    b = write_notebook(tmp_path / "12_b.ipynb", check)
+    run_notebooks([a, b], [no_runs(), no_runs()], "default", tmp_path / "out", slots=2)
+    import os
+
+    assert "OMP_NUM_THREADS" not in os.environ

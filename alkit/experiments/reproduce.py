@@ -231,8 +231,12 @@ def run_notebooks(chosen, plans, preset, output_dir, slots: int | None = None) -
         return out
 
     order = notebook_order(chosen, plans)
-    # set once for every thread: run_notebook's own set-and-restore of the same value is then a no-op
-    with _env("ALKIT_PRESET", preset), ThreadPoolExecutor(max_workers=slots) as pool:
+    # set once for every thread: run_notebook's own set-and-restore of the same value is then a no-op.
+    # Side by side, a kernel that trains in its own process (notebook 00's first network) must not
+    # start one torch thread per core beside another notebook's workers: measured, notebook 00's
+    # 3-s training took 141 s next to notebook 08's two workers. Workers set their own thread count.
+    threads = os.environ.get("OMP_NUM_THREADS") or ("1" if slots > 1 else None)
+    with _env("ALKIT_PRESET", preset), _env("OMP_NUM_THREADS", threads), ThreadPoolExecutor(max_workers=slots) as pool:
         futures = {i: pool.submit(one, chosen[i]) for i in order}
         try:
             done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
@@ -251,8 +255,12 @@ def run_notebooks(chosen, plans, preset, output_dir, slots: int | None = None) -
 
 
 @contextlib.contextmanager
-def _env(name: str, value: str):
-    """``$name`` set to ``value`` for the block (kernels started in it inherit it), then restored."""
+def _env(name: str, value: str | None):
+    """``$name`` set to ``value`` for the block (kernels started in it inherit it), then restored;
+    ``None`` leaves it as it is."""
+    if value is None:
+        yield
+        return
     previous = os.environ.get(name)
     os.environ[name] = value
     try:
