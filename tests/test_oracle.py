@@ -109,3 +109,33 @@ def test_a_digits_oracle_trial_end_to_end():
     recs = run_oracle_trial(task, initial=20, step=10, cycles=1, trial=0, proposals=("random", "entropy"))
     assert [r["n_labelled"] for r in recs] == [20, 30] and 0 <= recs[1]["val_score"] <= 1
     assert recs[1]["chosen"] in ("random", "entropy") and 0 <= recs[1]["accuracy"] <= 1
+
+
+def test_oracle_records_train_with_the_tasks_thread_count_and_restore_it():
+    """In a notebook kernel the oracle trains in-process: with the task's preferred thread count
+    (1 for digits, as the runner's workers), restored afterwards."""
+    import torch
+
+    from alkit.protocol.oracle import oracle_records
+
+    seen = []
+
+    class Threads(FakeTask):
+        preferred_threads = 1
+        labels = np.zeros(60, dtype=int)
+
+        def fit(self, labelled, seed, strategy):
+            seen.append(torch.get_num_threads())
+            return super().fit(labelled, seed, strategy)
+
+        def predict_labels(self, learner, idx):
+            return np.zeros(len(idx), dtype=int)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        recs = oracle_records(Threads(), dict(initial=10, step=5, cycles=1, seed=0), trials=1)
+        assert recs and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

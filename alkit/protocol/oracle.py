@@ -95,8 +95,15 @@ def run_oracle_trial(task, *, initial: int, step: int, cycles: int, trial: int, 
 def oracle_records(task, settings: dict, *, trials: int, proposals=PROPOSALS, val_fraction: float = 0.2) -> list[dict]:
     """:func:`run_oracle_trial` for trials ``0 .. trials - 1`` with the budgets and seed of
     ``settings`` (an experiment's resolved settings: ``initial``, ``step``, ``cycles``, ``seed``);
-    every cycle's record, in order."""
-    return [r for t in range(int(trials))
-            for r in run_oracle_trial(task, initial=settings["initial"], step=settings["step"], cycles=settings["cycles"],
-                                      trial=t, seed=settings["seed"], proposals=tuple(proposals),
-                                      val_fraction=val_fraction)]
+    every cycle's record, in order. Trains in this process with the task's preferred torch thread
+    count (``preferred_threads``: 1 for tiny images, as the runner's workers), restored after."""
+    import contextlib
+
+    from alkit.engine.train.common import torch_threads
+
+    hint = getattr(task, "preferred_threads", None)
+    with torch_threads(int(hint)) if hint else contextlib.nullcontext():
+        return [r for t in range(int(trials))
+                for r in run_oracle_trial(task, initial=settings["initial"], step=settings["step"],
+                                          cycles=settings["cycles"], trial=t, seed=settings["seed"],
+                                          proposals=tuple(proposals), val_fraction=val_fraction)]
