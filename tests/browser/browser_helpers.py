@@ -30,3 +30,21 @@ def wait_http(url: str, timeout: float, log: Path | None = None) -> None:
             time.sleep(0.5)
     tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s; the server's log ends:\n{tail}")
+
+
+def stop_server(server) -> None:
+    """Stop a server started with ``start_new_session=True``: SIGTERM to its process group, then
+    SIGKILL if it has not exited within 20 s."""
+    import os
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait(timeout=10)

@@ -5,12 +5,11 @@ strategy already run answers at once from the results store. A screenshot is
 saved to outputs/browser/explore.png. The server is killed in a ``finally``."""
 
 import os
-import signal
 import subprocess
 import time
 
 import pytest
-from browser_helpers import free_port, wait_http
+from browser_helpers import free_port, stop_server, wait_http
 
 from alkit.paths import REPO_ROOT
 from alkit.webapp import voila_command, voila_env, write_app
@@ -87,13 +86,5 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
         time.sleep(1.0)
         driver.save_screenshot(str(SCREENSHOT))
     finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            server.wait(timeout=10)
+        stop_server(server)
         log.close()

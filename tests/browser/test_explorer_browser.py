@@ -7,18 +7,16 @@ out). Every wait is bounded; the server is killed in a ``finally``."""
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from alkit.paths import REPO_ROOT
+from browser_helpers import free_port, stop_server, wait_http
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = REPO_ROOT / "outputs" / "browser" / "explorer.png"
@@ -27,12 +25,6 @@ pytestmark = [
     pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
                        reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def explorer_notebook(folder: Path) -> Path:
@@ -48,18 +40,6 @@ def explorer_notebook(folder: Path) -> Path:
     nbformat.write(nb, path)
     return path
 
-
-def wait_http(url: str, timeout: float, log: Path) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    tail = log.read_text()[-2000:] if log.exists() else ""
-    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s; its log ends:\n{tail}")
 
 
 def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
@@ -147,14 +127,6 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
                 driver.quit()
             except Exception:
                 pass
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            server.wait(timeout=10)
+        stop_server(server)
         log.close()
         shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
