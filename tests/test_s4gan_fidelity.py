@@ -134,10 +134,13 @@ def test_real_pair_from_a_separate_batch_scaled_to_unit_range(monkeypatch):
         x = (images[g].float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
         expect = torch.cat([F.one_hot(masks[g], 2).permute(0, 3, 1, 2).float(),
                             (x - x.min()) / (x.max() - x.min())], 1)
-        real = d_inputs[4 * it + 2]  # D(fake), D(real) in G's step; D(real), D(fake) in D's step
-        assert torch.allclose(real, expect, atol=1e-5)
-        assert torch.allclose(d_inputs[4 * it + 1], expect, atol=1e-5)
-        assert 0.0 <= float(d_inputs[4 * it][:, 2:].min()) and float(d_inputs[4 * it][:, 2:].max()) <= 1.0
+        # one D call per step: D(fake ⊕ real) in G's step, D(real ⊕ fake) in D's step (batches of 3)
+        g_step, d_step = d_inputs[2 * it], d_inputs[2 * it + 1]
+        assert len(g_step) == len(d_step) == 6
+        assert torch.allclose(d_step[:3], expect, atol=1e-5)
+        assert torch.allclose(g_step[3:], expect, atol=1e-5)
+        assert torch.allclose(g_step[:3], d_step[3:])  # the same fake maps in both steps
+        assert 0.0 <= float(g_step[:3, 2:].min()) and float(g_step[:3, 2:].max()) <= 1.0
     assert d.image_input == "minmax"
 
 

@@ -27,7 +27,7 @@ class S4GANDiscriminator(nn.Module):
     (0-4; the original: 3). ``input_pool`` p > 1: D sees its input average-pooled p x p (not in the
     original; the small ``shapes`` recipe's choice, a p^2 cheaper D, see alkit.experiments.recipes).
     ``forward(x)`` with ``x`` float ``[B, 3 + K, H, W]`` returns
-    ``(logit [B], features [B, 8 * width])``.
+    ``(logit [B], features [B, 8 * width])``; ``forward(self.pool(x), pooled=True)`` is the same.
     """
 
     def __init__(self, num_classes: int, width: int = 64, in_image_channels: int = 3, dropout: float = 0.5,
@@ -46,10 +46,15 @@ class S4GANDiscriminator(nn.Module):
         self.fc = nn.Linear(8 * width, 1)
         self.feature_dim = 8 * width
 
-    def forward(self, x: torch.Tensor):
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """D's input ``[B, 3 + K, H, W]`` average-pooled ``input_pool`` x ``input_pool`` (ceil mode;
+        ``x`` itself when ``input_pool`` is 1): what :meth:`forward` sees first."""
+        return F.avg_pool2d(x, self.input_pool, ceil_mode=True) if self.input_pool > 1 else x
+
+    def forward(self, x: torch.Tensor, pooled: bool = False):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"discriminator expects {self.in_channels} channels (image + class map), got {x.shape[1]}")
-        h = F.avg_pool2d(x, self.input_pool, ceil_mode=True) if self.input_pool > 1 else x
+        h = x if pooled else self.pool(x)  # pooled=True: x is already self.pool(...) (a trainer pooling once per batch)
         for i, conv in enumerate(self.convs):
             h = F.leaky_relu(conv(h), 0.2)
             if i < self.dropout_layers:

@@ -18,11 +18,49 @@ The paper starts from COCO-pretrained weights; torchvision ships no COCO DeepLab
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 SEGMENTATION_MODELS = ("small-seg", "deeplabv2-resnet101", "deeplabv2-resnet50")
+
+# The logits' bilinear upsampling (align_corners=False) on the CPU as two small matrix products,
+# ``A_h @ x @ A_w^T``: the same values up to float rounding (tests/test_upsample.py), but torch's CPU
+# bilinear kernel, and its backward most of all, is a scalar loop. Measured on one thread
+# (benchmarks/bench_step_kernels.py, 2026-12-06): forward + backward of ``[10, 6, 12, 12] -> 48 x 48``
+# 1.05-1.45 -> 0.5-0.7 ms, about 12 % of a small-seg training step. False: F.interpolate (the previous
+# path; always on other devices).
+CPU_MATMUL_UPSAMPLE = True
+
+
+@functools.lru_cache(maxsize=64)
+def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """float64 ``[n_out, n_in]``: row ``o`` holds the weights with which bilinear interpolation
+    (``align_corners=False``, as ``F.interpolate`` computes it for an explicit size) mixes the
+    ``n_in`` input positions into output position ``o``: source ``max(0, (o + 0.5) n_in / n_out - 0.5)``,
+    split between its floor and the next position (clamped at the edge)."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0.0)
+    lo = src.floor().long().clamp_max(n_in - 1)
+    hi = (lo + 1).clamp_max(n_in - 1)
+    w_hi = src - lo
+    a = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    a.index_put_((rows, lo), 1.0 - w_hi, accumulate=True)
+    a.index_put_((rows, hi), w_hi, accumulate=True)
+    return a
+
+
+def upsample_bilinear(x: torch.Tensor, size) -> torch.Tensor:
+    """``x`` float ``[B, K, h, w]`` resized to ``size`` ``(H, W)`` bilinearly (align_corners=False):
+    matrix products on the CPU (:data:`CPU_MATMUL_UPSAMPLE`), else ``F.interpolate``."""
+    size = (int(size[0]), int(size[1]))
+    if x.device.type != "cpu" or not CPU_MATMUL_UPSAMPLE:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    a_h = interpolation_matrix(x.shape[-2], size[0]).to(x.dtype)
+    a_w = interpolation_matrix(x.shape[-1], size[1]).to(x.dtype)
+    return torch.matmul(torch.matmul(a_h, x), a_w.t())
 
 
 def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -58,7 +96,7 @@ class SmallSegNet(nn.Module):
         t3 = self.stage3(t2)
         pooled = self.pool_proj(F.adaptive_avg_pool2d(t3, 1)).expand(-1, -1, *t3.shape[-2:])
         t4 = self.project(torch.cat([b(t3) for b in self.aspp] + [pooled], 1))
-        logits = F.interpolate(self.classifier(t4), size=size, mode="bilinear", align_corners=False)
+        logits = upsample_bilinear(self.classifier(t4), size)
         return logits, [t1, t2, t3, t4]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,7 +155,7 @@ class DeepLabV2(nn.Module):
         for layer in self.layers:
             h = layer(h)
             taps.append(h)
-        logits = F.interpolate(self.head(h), size=size, mode="bilinear", align_corners=False)
+        logits = upsample_bilinear(self.head(h), size)
         return logits, taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

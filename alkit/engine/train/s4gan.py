@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkit.engine.models.discriminator import S4GANDiscriminator
-from alkit.engine.train.common import autocast, learning_loss_term, make_generator
+from alkit.engine.train.common import autocast, learning_loss_term, make_generator, optimizer_impl
 from alkit.engine.train.segmentation import WeightAverage, _batch, _norm, param_groups, seg_optimizer, to_layout
 
 # Mittal et al. 2019 (s4GAN branch), paper-scale settings; see the module docstring.
@@ -190,6 +190,9 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
             discriminator = S4GANDiscriminator(num_classes, width=d_width, dropout_layers=d_dropout_layers,
                                                input_pool=d_pool)
     D = discriminator.to(device)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise ValueError("train_s4gan passes real and fake maps through the discriminator as one batch: "
+                         "a discriminator with batch norm would mix their statistics")
     D.image_input = d_input
     iterations = max(1, int(iterations))
     groups = param_groups(model, lr, head_lr_mult)
@@ -198,7 +201,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     opt, sched = seg_optimizer(groups, iterations, optimizer=optimizer, lr=lr, momentum=momentum,
                                weight_decay=weight_decay, schedule=schedule, poly_power=poly_power, warmup=warmup)
     average = WeightAverage(model, lossnet, decay=ema)
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas_d))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(betas_d), **optimizer_impl())
     draw_l, draw_u = _sampler(labelled, sampling, gen), _sampler(unlabelled, sampling, gen)
     draw_g = _sampler(labelled, sampling, gen) if real_batch == "separate" else None
     model.train(), D.train()
@@ -238,12 +241,15 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
             with torch.no_grad(), autocast(device):
                 probs_g = torch.softmax(model(xg).float(), 1)
         fill = probs_g if ignore_fill == "prediction" else None
-        real = torch.cat([real_maps(yg, fill, num_classes, ignore_index), d_image(xg, d_input)], 1)
-        fake = torch.cat([probs_u, d_image(xu, d_input)], 1)
-        # generator step: D's parameters get no update here (their gradients are cleared before D's step)
-        logit_fake, feat_fake = D(fake)
-        with torch.no_grad():
-            _, feat_real = D(real)
+        # D's input pooling (``d_pool``) once per batch, not in each of the four D passes below
+        real = D.pool(torch.cat([real_maps(yg, fill, num_classes, ignore_index), d_image(xg, d_input)], 1))
+        fake = D.pool(torch.cat([probs_u, d_image(xu, d_input)], 1))
+        # generator step: D's parameters get no update here (their gradients are cleared before D's step).
+        # D has no batch norm, so fake and real go through it as one batch (one call per layer instead
+        # of two; dropout draws its masks per image either way); the real half's features are detached.
+        n_fake = len(fake)
+        logit_both, feat_both = D(torch.cat([fake, real]), pooled=True)
+        logit_fake, feat_fake, feat_real = logit_both[:n_fake], feat_both[:n_fake], feat_both[n_fake:].detach()
         fm = (feat_real.mean(0) - feat_fake.mean(0)).abs().mean()
         passed = torch.sigmoid(logit_fake.detach()) > st_threshold
         if passed.any():
@@ -259,8 +265,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         average.update()
         # discriminator step: real = image + one-hot GT of labelled images, fake = image + prediction
         opt_d.zero_grad(set_to_none=True)
-        lr_, _ = D(real.detach())
-        lf_, _ = D(fake.detach())
+        logit_both, _ = D(torch.cat([real.detach(), fake.detach()]), pooled=True)  # one batch, as above
+        lr_, lf_ = logit_both[:len(real)], logit_both[len(real):]
         loss_d = (F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
                   + F.binary_cross_entropy_with_logits(lf_, torch.zeros_like(lf_)))
         if d_loss == "mean":

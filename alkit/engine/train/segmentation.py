@@ -90,9 +90,9 @@ def seg_optimizer(groups, total: int, *, optimizer: str = "sgd", lr: float, mome
     # foreach: one multi-tensor update per step (torch picks the per-tensor loop on the CPU; for the
     # small network's ~40 tensors that loop was 12 % of a training step)
     if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=common.FOREACH)
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, **common.optimizer_impl())
     elif optimizer == "adamw":
-        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, foreach=common.FOREACH)
+        opt = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, **common.optimizer_impl())
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose from sgd, adamw")
     if schedule not in ("poly", "cosine"):

@@ -1,0 +1,107 @@
+"""Seconds per training step with alkit's step kernels vs the previous ones, side by side.
+
+Three trainings through the library's own trainers, each on one torch thread (what a worker gets):
+
+* ``digits``: :func:`alkit.engine.train.supervised.train_supervised`, the small CNN, 100 labels,
+  paper augmentation, batch 64 (the ``digits-high`` recipe's step);
+* ``shapes``: :func:`alkit.engine.train.segmentation.train_segmentation`, the small segmentation
+  network with the ``shapes`` recipe (48-px crops, batch 10, AdamW, weight average);
+* ``s4gan``: :func:`alkit.engine.train.s4gan.train_s4gan` with the ``shapes`` recipe's s4GAN.
+
+Paths, interleaved repeat by repeat so both see the same CPU load:
+
+* ``previous``: multi-tensor (foreach) optimiser updates (``common.FUSED = False``) and
+  ``F.interpolate`` for the logits' upsampling (``CPU_MATMUL_UPSAMPLE = False``);
+* ``new``: fused optimiser kernels and the upsampling as two matrix products.
+
+(s4GAN's discriminator now pools its input once per batch instead of once per discriminator pass;
+that change has no switch and is in both paths.) Prints the median ms per step of each path and the
+ratio previous / new.
+
+    python benchmarks/bench_step_kernels.py [--repeats 5] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alkit.engine.augment import build_augment  # noqa: E402
+from alkit.engine.data import load_dataset  # noqa: E402
+from alkit.engine.models import build_model  # noqa: E402
+from alkit.engine.models import segmentation as seg_models  # noqa: E402
+from alkit.engine.train import common  # noqa: E402
+from alkit.engine.train.s4gan import train_s4gan  # noqa: E402
+from alkit.engine.train.segmentation import train_segmentation  # noqa: E402
+from alkit.engine.train.supervised import train_supervised  # noqa: E402
+from alkit.experiments.recipes import recipe  # noqa: E402
+
+
+def set_path(path: str) -> None:
+    common.FUSED = path == "new"
+    seg_models.CPU_MATMUL_UPSAMPLE = path == "new"
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=100, help="training steps per timed run")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    digits = load_dataset("digits")
+    aug = build_augment("paper", 8, hflip=False)
+    lab_digits = np.random.default_rng(0).choice(len(digits.train_y), 100, replace=False)
+    r = recipe("segmentation", "shapes")
+    shapes = load_dataset("shapes", n_train=300, n_val=8)
+    seg = dict(mean=shapes.mean, std=shapes.std, num_classes=shapes.num_classes, crop_size=r["crop_size"],
+               scale_range=r["scale_range"], lr=r["lr"], head_lr_mult=r["head_lr_mult"], optimizer=r["optimizer"],
+               weight_decay=r["weight_decay"], schedule=r["schedule"], warmup=r["warmup"], ema=r["ema"])
+    s4 = dict(r["s4gan"])
+    s4_batch = s4.pop("batch_size")
+    lab_seg, unl_seg = np.arange(a.steps * r["batch_size"] // 10), np.arange(100, 300)
+
+    def run_digits():
+        m = build_model("small-cnn", num_classes=10, in_channels=1)
+        train_supervised(m, digits, lab_digits, epochs=1, augment=aug, seed=0, min_steps=a.steps)
+
+    def run_shapes():  # `steps` steps: epochs of at least 10 batches
+        m = seg_models.build_segmentation_model("small-seg", shapes.num_classes, None)
+        train_segmentation(m, shapes.train_images, shapes.train_masks, lab_seg, epochs=a.steps // 10, seed=0,
+                           batch_size=r["batch_size"], min_epoch_steps=10, **seg)
+
+    def run_s4gan():
+        m = seg_models.build_segmentation_model("small-seg", shapes.num_classes, None)
+        train_s4gan(m, shapes.train_images, shapes.train_masks, lab_seg, unl_seg, iterations=a.steps, seed=0,
+                    batch_size=s4_batch, **s4, **seg)
+
+    runs = dict(digits=run_digits, shapes=run_shapes, s4gan=run_s4gan)
+    times = {(name, path): [] for name in runs for path in ("previous", "new")}
+    for path in ("previous", "new"):  # warm-up
+        set_path(path)
+        for fn in runs.values():
+            fn()
+    for rep in range(a.repeats):
+        for name, fn in runs.items():
+            for path in ("previous", "new") if rep % 2 == 0 else ("new", "previous"):
+                set_path(path)
+                t = time.perf_counter()
+                fn()
+                times[(name, path)].append((time.perf_counter() - t) / a.steps * 1000)
+    set_path("new")
+    print(f"ms per training step, median of {a.repeats} runs of {a.steps} steps, 1 thread")
+    print(f"{'training':10s} {'previous':>10s} {'new':>10s} {'previous/new':>13s}")
+    for name in runs:
+        prev, new = statistics.median(times[(name, 'previous')]), statistics.median(times[(name, 'new')])
+        print(f"{name:10s} {prev:10.2f} {new:10.2f} {prev / new:12.2f}x")
+
+
+if __name__ == "__main__":
+    main()
