@@ -26,8 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 reproduce: $(STAMP)
 	$(PY) -m alkit reproduce --preset $(PRESET)
 
+# the suite in TEST_WORKERS processes (pytest-xdist; each test keeps its own outputs folder): 2 fills the
+# 2-core CI machine (measured 10.3 min vs 16.3 min in one process); TEST_WORKERS=0 runs it in one
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q tests --ignore=tests/browser
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests --ignore=tests/browser
 
 # the course tools (book, web app, browser tests): a second stamp, so make reproduce's set-up does not grow
 COURSE_STAMP := $(VENV)/.course-installed

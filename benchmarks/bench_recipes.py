@@ -43,7 +43,9 @@ def main() -> None:
     from alkit.tasks.classification import ClassificationTask
 
     data = load_dataset("digits")
-    task = ClassificationTask(data, augment=a.augment)
+    high = CLASSIFICATION["digits-high"]  # the task only draws labelled sets and builds networks here
+    task = ClassificationTask(data, augment=a.augment, **{k: high[k] for k in (
+        "epochs", "min_steps", "iterations", "batch_size", "unlabelled_batch", "lr", "ensemble_size")})
     print(f"digits, augment={a.augment}, {a.seeds} seeds, class-balanced random labelled sets; accuracy %")
     print(f"{'recipe':12s} {'labels':>6s} {'steps':>6s} {'0.5x':>6s} {'1x':>6s} {'2x':>6s} {'2x-1x':>6s}")
     for name in a.recipes.split(","):

@@ -74,8 +74,9 @@ def main() -> None:
     s = classification_settings("digits", "high")
     steps = a.min_steps if a.min_steps is not None else s["min_steps"]
     data = load_dataset("digits")
-    task = C.ClassificationTask(data, augment="paper", epochs=s["epochs"], min_steps=steps,
-                                batch_size=s["batch_size"], lr=s["lr"], ensemble_size=s["ensemble_size"])
+    task = C.ClassificationTask(data, augment="paper", epochs=s["epochs"], min_steps=steps, iterations=s["iterations"],
+                                batch_size=s["batch_size"], unlabelled_batch=s["unlabelled_batch"], lr=s["lr"],
+                                ensemble_size=s["ensemble_size"])
     current = C.train_supervised
     times = {"previous": {}, "current": {}}
     print(f"digits high: {s['initial']} + {s['cycles']} x {s['step']} labels, >= {steps} steps per cycle, "

@@ -48,7 +48,8 @@ def make_task(data, path: str, spec: str):
         recipes.SEGMENTATION["shapes"].update(PREVIOUS)
     try:
         kind, _, name = spec.rpartition(":")
-        kw = dict(ensemble_size=2, ssl="s4gan" if kind == "ssl" else None)
+        kw = dict(recipe={**recipes.recipe("segmentation", "shapes"), "ensemble_size": 2},
+                  ssl="s4gan" if kind == "ssl" else None)
         if kind == "poly":
             return PolygonSegmentationTask(data, polygon_strategy=name, **kw), "random"
         return SegmentationTask(data, **kw), name

@@ -3,7 +3,9 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# One torch thread per test process when pytest-xdist runs two of them side by side (make test:
+# `-n 2` on the 2-core machine), else both cores for the one process.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import torch
 import alkit.strategies as S
 import alkit.strategies.scores as sc
 from alkit.engine.models.mc_dropout import BALD_DROPOUT, PenultimateDropout, add_penultimate_dropout
+from task_settings import training
 
 
 def H(p):
@@ -96,7 +97,7 @@ def test_bald_trains_with_dropout_and_others_do_not():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=g)
     data = ImageDataset("tiny", x, torch.arange(40) % 4, x[:8], torch.arange(8) % 4, list("abcd"), (0.5,), (0.25,))
-    task = ClassificationTask(data, epochs=1, device="cpu")
+    task = ClassificationTask(data, **training(epochs=1), device="cpu")
     hooks = {}
     for name in ("bald", "entropy"):
         learner = task.fit(np.arange(12), seed=0, strategy=name)

@@ -9,6 +9,7 @@ from alkit.tasks.classification import ClassificationTask
 from alkit.engine.data import load_dataset
 from alkit.experiments.config import Experiment, run
 from alkit.strategies import STRATEGY_NAMES
+from task_settings import training
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def digits():
 
 
 def small_task(data, **kw):
-    return ClassificationTask(data, augment="paper", epochs=2, ensemble_size=3, **kw)
+    return ClassificationTask(data, **training(epochs=2, ensemble_size=3), augment="paper", **kw)
 
 
 @pytest.mark.parametrize("strategy", STRATEGY_NAMES)
@@ -67,9 +68,9 @@ def test_experiment_deterministic_under_seed(digits, tmp_path):
 
 def test_unknown_names_are_clear(digits):
     with pytest.raises(ValueError, match="unknown augment|valid|choose"):
-        ClassificationTask(digits, augment="fancy")
+        ClassificationTask(digits, **training(), augment="fancy")
     with pytest.raises(ValueError, match="unknown ssl"):
-        ClassificationTask(digits, ssl="mixmatch")
+        ClassificationTask(digits, **training(), ssl="mixmatch")
     with pytest.raises(ValueError, match="unknown strategy"):
         small_task(digits).fit(np.arange(10), 0, "bogus")
 

@@ -15,6 +15,7 @@ from alkit.experiments.config import Experiment, run
 from alkit.tasks.classification import ClassificationTask
 from alkit.tasks.fit_cache import FitCache
 from alkit.tasks.segmentation import SegmentationTask
+from task_settings import seg_recipe
 
 
 def _counting(monkeypatch, cls):
@@ -106,7 +107,7 @@ def test_runs_share_through_one_folder_only_trainings_on_the_same_masks(tmp_path
 def test_the_targets_digest_follows_the_masks():
     from alkit.engine.data import load_dataset
 
-    task = SegmentationTask(load_dataset("shapes", n_train=12, n_val=4), epochs=1)
+    task = SegmentationTask(load_dataset("shapes", n_train=12, n_val=4), recipe=seg_recipe(epochs=1))
     lab = np.array([3, 1, 5])
     assert task.targets_digest(lab) == task.targets_digest(lab[::-1])  # a set, not a sequence
     before = task.targets_digest(lab)

@@ -5,6 +5,7 @@ import torch
 
 from alkit.engine.data.glyphs import GLYPHS, make_glyphs
 from alkit.engine.train import pretrain
+from task_settings import training
 
 
 def test_glyphs_are_seeded_letters_and_symbols_at_digit_resolution():
@@ -41,9 +42,9 @@ def test_task_loads_glyph_backbone(tmp_path, monkeypatch):
     recipe = dict(pretrain.PRETRAIN_RECIPE, n_per_class=2, epochs=1)
     state = pretrain.glyph_backbone(cache_dir=tmp_path, recipe=recipe)
     monkeypatch.setattr(pretrain, "glyph_backbone", lambda model: state)
-    task = ClassificationTask(load_digits(), pretrained="glyphs", device="cpu")
+    task = ClassificationTask(load_digits(), **training(), pretrained="glyphs", device="cpu")
     m = task.new_model()
     own = m.state_dict()
     assert all(torch.equal(own[k], v) for k, v in state.items())
-    scratch = ClassificationTask(load_digits(), device="cpu").new_model().state_dict()
+    scratch = ClassificationTask(load_digits(), **training(), device="cpu").new_model().state_dict()
     assert any(not torch.equal(scratch[k], v) for k, v in state.items() if v.is_floating_point())

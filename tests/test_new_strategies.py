@@ -11,6 +11,7 @@ import alkit.strategies as S
 from alkit.strategies.badge import badge_select, d2_seeding, dense_seeding
 from alkit.strategies.scores import bald, grad_embedding, margin, mc_dropout_probs
 from alkit.strategies.typiclust import typicality, typiclust_select
+from task_settings import training
 
 
 def H(p):
@@ -171,7 +172,7 @@ def digits():
 def test_every_strategy_respects_budget_and_pool(digits, strategy):
     from alkit.tasks.classification import ClassificationTask
 
-    task = ClassificationTask(digits, epochs=1, ensemble_size=2)
+    task = ClassificationTask(digits, **training(epochs=1, ensemble_size=2))
     rng = np.random.default_rng(0)
     labelled = task.initial_order(rng)[:30]
     unlabelled = np.setdiff1d(np.arange(len(task.labels)), labelled)
@@ -196,14 +197,14 @@ def test_new_strategies_never_see_unlabelled_labels(strategy):
     picks = []
     for scramble in (False, True):
         data = load_dataset("digits")
-        task = ClassificationTask(data, epochs=1)
+        task = ClassificationTask(data, **training(epochs=1))
         labelled = task.initial_order(np.random.default_rng(0))[:30]
         unlabelled = np.setdiff1d(np.arange(len(data.train_y)), labelled)
         if scramble:
             y = data.train_y.clone()
             y[unlabelled] = torch.from_numpy(np.random.default_rng(5).integers(0, 10, len(unlabelled)))
             data.train_y = y
-            task = ClassificationTask(data, epochs=1)
+            task = ClassificationTask(data, **training(epochs=1))
         learner = task.fit(labelled, seed=3, strategy=strategy)
         picks.append(task.rank(learner, strategy, labelled, unlabelled, 20, np.random.default_rng(2)))
     assert np.array_equal(picks[0], picks[1])

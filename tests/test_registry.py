@@ -13,6 +13,7 @@ import torch
 
 import alkit.strategies as S
 from alkit.strategies import base
+from task_settings import seg_recipe, training
 
 
 @pytest.fixture(autouse=True)
@@ -238,7 +239,7 @@ def test_a_strategy_cannot_reach_unlabelled_labels(digits):
         seen["_reachable"] = _reachable(inputs)
         return inputs.unlabelled[:budget]
 
-    task = ClassificationTask(digits, epochs=1)
+    task = ClassificationTask(digits, **training(epochs=1))
     rng = np.random.default_rng(0)
     labelled = task.initial_order(rng)[:30]
     unlabelled = np.setdiff1d(np.arange(len(task.labels)), labelled)
@@ -357,7 +358,7 @@ def test_a_fresh_process_learns_the_strategies_from_the_pickled_task(tmp_path, d
 
     S.load_strategies(_write(tmp_path, "mine.py", GOOD))
     S.register_strategy("module-least-conf", needs={"probs"})(module_least_confidence)
-    blob = pickle.dumps(ClassificationTask(digits, epochs=1))
+    blob = pickle.dumps(ClassificationTask(digits, **training(epochs=1)))
     base._REGISTRY.pop(("classification", "file-least-conf"))  # as in a fresh worker
     base._REGISTRY.pop(("classification", "module-least-conf"))
     base._LOADED_FILES.clear()
@@ -414,7 +415,7 @@ def test_user_segmentation_strategies():
         seen["costs"], seen["budget"] = inputs.costs, budget
         return inputs.unlabelled[np.argsort(inputs.costs, kind="stable")]
 
-    task = SegmentationTask(load_shapes(16, 2), epochs=1, device="cpu")
+    task = SegmentationTask(load_shapes(16, 2), recipe=seg_recipe(epochs=1), device="cpu")
     labelled, unl = np.arange(4), np.arange(4, 16)
     learner = task.fit(labelled, 0, "mean-conf")
     assert len(learner.models) == 1 and learner.lossnet is None

@@ -10,6 +10,7 @@ from alkit.engine.data.seg_folder import load_seg_folder
 from alkit.engine.data.shapes import SHAPES_CLASSES, load_shapes, make_shapes
 from alkit.engine.data.voc import VOC_CLASSES, load_voc
 from alkit.strategies import segmentation as S
+from task_settings import seg_recipe
 
 # ---------------------------------------------------------------- data
 
@@ -207,7 +208,7 @@ def test_training_learns_and_evaluates():
 def task():
     from alkit.tasks.segmentation import SegmentationTask
 
-    return SegmentationTask(load_shapes(40, 8), epochs=1, ensemble_size=2, preview=2, device="cpu")
+    return SegmentationTask(load_shapes(40, 8), recipe=seg_recipe(epochs=1, ensemble_size=2), preview=2, device="cpu")
 
 
 def test_task_costs_are_annotator_clicks(task):
@@ -344,7 +345,7 @@ def test_recipe_training_options_reach_the_trainer(monkeypatch):
         return real(groups, total, **kw)
 
     monkeypatch.setattr(seg_train, "seg_optimizer", spy)
-    t = SegmentationTask(load_shapes(12, 4), epochs=1, device="cpu")
+    t = SegmentationTask(load_shapes(12, 4), recipe=seg_recipe(epochs=1), device="cpu")
     r = SEGMENTATION["shapes"]
     assert t.train_options == {k: r[k] for k in TRAIN_OPTIONS if k in r}
     learner = t.fit(np.arange(5), seed=0)

@@ -13,6 +13,7 @@ from alkit.engine.augment import build_augment
 from alkit.engine.models import build_model
 from alkit.engine.train.common import ParamEMA, lr_factor, sgd_cosine
 from alkit.experiments.recipes import PAPER_SSL, ssl_options
+from task_settings import training
 
 
 def _tiny_data(n=40, size=8):
@@ -121,19 +122,19 @@ def test_fixmatch_paper_options_give_weak_labelled_view_and_whole_set(monkeypatc
 
     monkeypatch.setattr(fm, "train_fixmatch", fake)
     data = _tiny_data()
-    task = ClassificationTask(data, ssl="fixmatch", iterations=2, ssl_options=PAPER_SSL["fixmatch"], device="cpu")
+    task = ClassificationTask(data, **training(iterations=2), ssl="fixmatch", ssl_options=PAPER_SSL["fixmatch"], device="cpu")
     task.fit(np.arange(8), seed=0, strategy="random")
     assert seen["labelled_augment"] is task.weak and task.weak.name == "weak"
     assert np.array_equal(seen["unlabelled"], np.arange(40))  # labelled images included, as x_u_split
     assert seen["nesterov"] is True and seen["schedule"] == "cosine-7/16" and seen["ema"] == 0.999
     assert "labelled_view" not in seen  # a task option, not the trainer's
     seen.clear()
-    task = ClassificationTask(data, ssl="fixmatch", iterations=2, device="cpu")  # alkit's defaults
+    task = ClassificationTask(data, **training(iterations=2), ssl="fixmatch", device="cpu")  # alkit's defaults
     task.fit(np.arange(8), seed=0, strategy="random")
     assert seen["labelled_augment"] is task.augment and np.array_equal(seen["unlabelled"], np.arange(8, 40))
     assert "nesterov" not in seen and "ema" not in seen
     with pytest.raises(ValueError, match="labelled_view"):
-        ClassificationTask(data, ssl="fixmatch", ssl_options=dict(labelled_view="strong"), device="cpu")
+        ClassificationTask(data, **training(), ssl="fixmatch", ssl_options=dict(labelled_view="strong"), device="cpu")
 
 
 def test_paper_recipe_sets_the_options_and_digits_keys_stay():

@@ -32,6 +32,7 @@ from alkit.engine.train.stacked import (GroupedLinear, can_stack, split_members,
 from alkit.engine.train.supervised import predict, train_supervised
 from alkit.tasks.classification import ClassificationTask
 from alkit.tasks.fit_cache import FitCache
+from task_settings import training
 
 CPU = torch.device("cpu")
 NETS = {  # (factory, input channels, side): tiny versions where the real one is slow on a CPU
@@ -154,7 +155,7 @@ def test_grouped_linear_and_what_cannot_stack():
 
 
 def _fit(data, stacked, steps, seed=5, members=3, labels=60, **kw):
-    task = ClassificationTask(data, epochs=1, min_steps=steps, ensemble_size=members, stacked_members=stacked, **kw)
+    task = ClassificationTask(data, **training(epochs=1, min_steps=steps, ensemble_size=members), stacked_members=stacked, **kw)
     labelled = task.initial_order(np.random.default_rng(0))[:labels]
     return task, labelled, task.fit(labelled, seed=seed, strategy="ens-varr").models
 
@@ -205,7 +206,7 @@ def test_switch_off_is_the_old_path_bit_for_bit(digits, monkeypatch):
     auto = _fit(digits, None, 12)[2]
     assert _states_equal(auto, _fit(digits, True, 12)[2]) and not _states_equal(auto, reference)
     # SSL ensembles and single-model strategies never stack
-    assert not ClassificationTask(digits, ssl="uda", stacked_members=True)._stacks_members()
+    assert not ClassificationTask(digits, **training(), ssl="uda", stacked_members=True)._stacks_members()
 
 
 def test_stacked_fit_is_deterministic_and_cached_as_one_entry(digits, tmp_path, monkeypatch):
@@ -214,7 +215,7 @@ def test_stacked_fit_is_deterministic_and_cached_as_one_entry(digits, tmp_path, 
     c = _fit(digits, True, 8, seed=4)[2]
     assert _states_equal(a, b) and not _states_equal(a, c)
     # the fit cache keeps the stacked ensemble whole, under its own entry (not a lone network's)
-    task = ClassificationTask(digits, epochs=1, min_steps=8, ensemble_size=3, stacked_members=True)
+    task = ClassificationTask(digits, **training(epochs=1, min_steps=8, ensemble_size=3), stacked_members=True)
     task.fit_cache = FitCache(tmp_path, "sig")
     labelled = task.initial_order(np.random.default_rng(0))[:60]
     first = task.fit(labelled, seed=3, strategy="ens-varr").models

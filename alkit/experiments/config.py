@@ -121,6 +121,9 @@ class Experiment:
                 continue
             if f.name == "lr" and value is None and kind == "classification" and given["ssl"]:
                 value = r.get("ssl_lr", r["lr"])  # SSL has its own learning rate in the digits recipes
+            if f.name == "pretrained" and value == "default":  # the recipe's weights, for the recipe's kind of network
+                model = given["model"] or r["model"]
+                value = r["pretrained"] if str(model).startswith("deeplab") else None
             if f.name == "min_steps" and value is None and given["augment"] == "none":
                 value = r.get("min_steps_none")  # unaugmented runs converge in fewer steps (recipes.py)
             if value is None and f.name in r:
@@ -189,11 +192,12 @@ class Experiment:
                                       ensemble_size=s["ensemble_size"], device=self.device,
                                       pretrained=s.get("pretrained"),
                                       ssl_options=ssl_options(recipe_dataset(self.dataset), s["ssl"]))
-        kw = dict(tolerance=s["tolerance"], model=s["model"], pretrained=s["pretrained"],
-                  epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
-                  threshold=s["threshold"], ensemble_size=s["ensemble_size"], preview=s["preview"],
-                  ens_reduce=s["ens_reduce"], ssl=s["ssl"], iterations=s["iterations"],
-                  device=self.device, progress=progress)
+        # the dataset's recipe with this experiment's settings over it: every training setting the task reads
+        training = {**self.recipe("segmentation"), **{k: s[k] for k in ("tolerance", "model", "pretrained", "epochs",
+                                                                        "lr", "batch_size", "threshold",
+                                                                        "ensemble_size", "iterations")}}
+        kw = dict(recipe=training, preview=s["preview"], ens_reduce=s["ens_reduce"], ssl=s["ssl"], device=self.device,
+                  progress=progress)
         if s["labeling"] == "polygon":
             return PolygonSegmentationTask(data, polygon_strategy=s["polygon_strategy"], **kw)
         return SegmentationTask(data, **kw)

@@ -30,6 +30,19 @@ def default_model(data: ImageDataset) -> str:
     return "wrn-28-2" if data.image_size >= 32 else "small-cnn"
 
 
+def mirrors(data: ImageDataset) -> bool:
+    """Whether horizontal flips belong in ``data``'s augmentation (not for digits: a mirrored
+    digit is another glyph)."""
+    return data.name != "digits"
+
+
+def ssl_views(data: ImageDataset) -> tuple:
+    """``(weak, strong)``: the two augmentations of an unlabelled image in UDA (Xie et al. 2019)
+    and FixMatch (Sohn et al. 2020), for ``data``'s image size (``alkit.engine.augment``)."""
+    return (build_augment("weak", data.image_size, hflip=mirrors(data)),
+            build_augment("strong", data.image_size, hflip=mirrors(data)))
+
+
 class ClassificationTask(strategies.CarriesStrategies):
     """Classification AL on an :class:`ImageDataset` (see module docstring).
 
@@ -48,16 +61,21 @@ class ClassificationTask(strategies.CarriesStrategies):
     ``ensemble_size`` members are trained only for strategies registered with
     ``members="ensemble"`` (ENS-varR; the paper uses 5). Pickling the task (for worker processes)
     takes the user strategies of this process along (:class:`~alkit.strategies.CarriesStrategies`).
+    The training settings (``epochs``, ``min_steps``, ``iterations``, ``batch_size``,
+    ``unlabelled_batch``, ``lr``, ``ensemble_size``) are required: their defaults live in one place,
+    the recipes (:mod:`alkit.experiments.recipes`), filled in by
+    :meth:`alkit.experiments.config.Experiment.resolved`; ``Experiment(...).build_task()`` is the
+    way to get a task with them.
     ``stacked_members``: train a supervised ensemble's members as one stacked network
     (:mod:`alkit.engine.train.stacked`; same function up to float rounding): True, False or "auto"
     (see :data:`alkit.engine.train.common.STACKED_MEMBERS`, which None follows).
     """
 
-    def __init__(self, data: ImageDataset, *, model: str | None = None, augment: str = "paper",
-                 ssl: str | None = None, epochs: int = 150, min_steps: int = 0, iterations: int = 50_000,
-                 batch_size: int = 64, unlabelled_batch: int = 320, lr: float = 0.03,
-                 ensemble_size: int = 5, device=None, model_factory=None, pretrained: str | None = None,
-                 ssl_options: dict | None = None, stacked_members: bool | str | None = None):
+    def __init__(self, data: ImageDataset, *, epochs: int, min_steps: int, iterations: int, batch_size: int,
+                 unlabelled_batch: int, lr: float, ensemble_size: int, model: str | None = None,
+                 augment: str = "paper", ssl: str | None = None, device=None, model_factory=None,
+                 pretrained: str | None = None, ssl_options: dict | None = None,
+                 stacked_members: bool | str | None = None):
         if ssl not in SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r}; choose from none, uda, fixmatch")
         if pretrained not in PRETRAINED:
@@ -71,12 +89,11 @@ class ClassificationTask(strategies.CarriesStrategies):
         self.name = data.name
         self.model_name = model or default_model(data)
         self.augment_name = augment
-        hflip = data.name != "digits"  # digits are not mirror-symmetric
+        hflip = mirrors(data)
         self.augment = build_augment(augment, data.image_size, hflip=hflip)
         self.hflip = hflip
-        if ssl in ("uda", "fixmatch"):  # the two views of an unlabelled image (UDA, Xie et al. 2019; FixMatch alike)
-            self.weak = build_augment("weak", data.image_size, hflip=hflip)
-            self.strong = build_augment("strong", data.image_size, hflip=hflip)
+        if ssl in ("uda", "fixmatch"):  # the two views of an unlabelled image
+            self.weak, self.strong = ssl_views(data)
         self.ssl = ssl
         self.ssl_options = dict(ssl_options or {})
         self.fit_cache = None  # an alkit.tasks.fit_cache.FitCache: plain trainings shared by the strategies of a run

@@ -12,8 +12,10 @@
   (:mod:`alkit.strategies.segmentation`); the loop then takes images in that order until the
   step budget in clicks is spent (overshooting by less than the last image's cost).
 
-Unset options take the dataset's recipe (:data:`alkit.experiments.recipes.SEGMENTATION`):
-``shapes`` trains the small network from scratch; ``voc`` and folders use the paper's DeepLab-v2.
+Every training setting comes in the ``recipe`` the task is given (the dataset's recipe,
+:data:`alkit.experiments.recipes.SEGMENTATION`, with the experiment's settings over it, as
+:meth:`alkit.experiments.config.Experiment.build_task` assembles it): ``shapes`` trains the small
+network from scratch; ``voc`` and folders use the paper's DeepLab-v2.
 """
 
 from __future__ import annotations
@@ -54,32 +56,39 @@ def decode_preview(text: str) -> np.ndarray:
 SEG_SSL_METHODS = (None, "s4gan")
 # recipe keys passed to the trainers as they are (see alkit.engine.train.segmentation.train_segmentation)
 TRAIN_OPTIONS = ("optimizer", "schedule", "warmup", "min_epoch_steps", "ema", "weight_decay")
+# the settings every SegmentationTask recipe must hold
+RECIPE_KEYS = ("tolerance", "model", "pretrained", "epochs", "lr", "batch_size", "crop_size", "scale_range",
+               "head_lr_mult", "threshold", "ensemble_size", "ll_weight", "iterations", "s4gan")
 
 
 class SegmentationTask(seg_scores.CarriesStrategies):
     """Click-budget AL on a :class:`SegmentationDataset` (see the module docstring).
 
-    Unset options take the dataset's recipe (:func:`alkit.experiments.recipes.recipe`).
+    ``recipe``: every training setting (required; its defaults live in one place, the recipes,
+    filled in by :meth:`alkit.experiments.config.Experiment.resolved`): the keys of
+    :data:`RECIPE_KEYS` (``tolerance`` of the simulated annotator in pixels, ``model``,
+    ``pretrained`` — ``None``/``"none"``/``"imagenet"`` — ``epochs``, ``lr``, ``batch_size``,
+    ``crop_size``, ``scale_range``, ``head_lr_mult``, ``threshold``, ``ensemble_size``, ``ll_weight``,
+    ``iterations``, ``s4gan``) and optionally the trainer's :data:`TRAIN_OPTIONS`.
     ``ll_weight`` is Learning Loss's lambda (Yoo & Kweon scale it per task; the recipes say why
     ``shapes`` uses 0.1). ``preview`` > 0 stores the predictions for
     the first ``preview`` validation images (resized to ``preview_size``) with every evaluation,
     as ``record["preview"]`` (Fig. 12 reads them back with :func:`decode_preview`).
     ``ssl="s4gan"`` trains every network of a cycle with s4GAN (SSL-X, :mod:`alkit.engine.train.s4gan`)
-    for ``iterations`` iterations (``None``: as many as ``epochs`` supervised epochs take) with the recipe's ``s4gan`` settings (overridden by ``s4gan``);
-    the images without a complete label are its unlabelled images. ``ens_reduce``: how ENS-ent
-    combines its members (``"mean-entropy"``, the paper's literal reading, or ``"mean-prob"``).
+    for ``iterations`` iterations (``None``: as many as ``epochs`` supervised epochs take) with the
+    recipe's ``s4gan`` settings; the images without a complete label are its unlabelled images.
+    ``ens_reduce``: how ENS-ent combines its members (``"mean-entropy"``, the paper's literal
+    reading, or ``"mean-prob"``).
     """
 
-    def __init__(self, data: SegmentationDataset, *, tolerance: float | None = None, model: str | None = None,
-                 pretrained: str | None = "default", epochs: int | None = None, lr: float | None = None,
-                 batch_size: int | None = None, crop_size: int | None = None, scale_range=None, head_lr_mult=None,
-                 threshold: float | None = None, ensemble_size: int | None = None, ens_reduce: str = "mean-entropy",
-                 ll_weight: float | None = None, ssl: str | None = None, iterations: int | None = None,
-                 s4gan: dict | None = None, preview: int = 0, preview_size: int = 64, eval_batch: int = 64,
+    def __init__(self, data: SegmentationDataset, *, recipe: dict, ens_reduce: str = "mean-entropy",
+                 ssl: str | None = None, preview: int = 0, preview_size: int = 64, eval_batch: int = 64,
                  device=None, progress: bool = False):
-        from alkit.experiments.recipes import recipe
-
-        r = recipe("segmentation", data.name)
+        missing = [k for k in RECIPE_KEYS if k not in recipe]
+        if missing:
+            raise ValueError(f"SegmentationTask: the recipe lacks {', '.join(missing)} "
+                             f"(Experiment(...).build_task() fills every setting)")
+        r = recipe
         self.device = pick_device(device)
         # Small convolutions do not parallelise: one thread trains the small net on 64x64 scenes
         # at ~8 ms/image on a 2-core machine, two threads 8-20x slower once anything else runs.
@@ -88,30 +97,28 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         self.preferred_threads = 1 if small else None
         self.data = data.to(self.device)
         self.name = data.name
-        self.tolerance = float(r["tolerance"] if tolerance is None else tolerance)
-        self.model_name = model or r["model"]
-        if pretrained == "default":  # the recipe's weights, for the recipe's kind of network
-            pretrained = r["pretrained"] if self.model_name.startswith("deeplab") else None
-        self.pretrained = None if pretrained == "none" else pretrained  # "none" as the CLI and notebooks say it
-        self.epochs = int(r["epochs"] if epochs is None else epochs)
-        self.lr = float(r["lr"] if lr is None else lr)
-        self.head_lr_mult = float(r["head_lr_mult"] if head_lr_mult is None else head_lr_mult)
-        self.crop_size = int(crop_size or r["crop_size"])
-        self.scale_range = tuple(scale_range or r["scale_range"])
-        self.batch_size = int(r["batch_size"] if batch_size is None else batch_size)
-        self.threshold = float(r["threshold"] if threshold is None else threshold)
-        self.ensemble_size = int(r["ensemble_size"] if ensemble_size is None else ensemble_size)
+        self.tolerance = float(r["tolerance"])
+        self.model_name = r["model"]
+        self.pretrained = None if r["pretrained"] == "none" else r["pretrained"]  # "none" as the CLI says it
+        self.epochs = int(r["epochs"])
+        self.lr = float(r["lr"])
+        self.head_lr_mult = float(r["head_lr_mult"])
+        self.crop_size = int(r["crop_size"])
+        self.scale_range = tuple(r["scale_range"])
+        self.batch_size = int(r["batch_size"])
+        self.threshold = float(r["threshold"])
+        self.ensemble_size = int(r["ensemble_size"])
         self.ens_reduce, self.eval_batch, self.progress = ens_reduce, eval_batch, progress
         self.fit_cache = None  # an alkit.tasks.fit_cache.FitCache: plain trainings shared by the strategies of a run
-        self.ll_weight = float(r["ll_weight"] if ll_weight is None else ll_weight)
+        self.ll_weight = float(r["ll_weight"])
         if ssl not in SEG_SSL_METHODS:
             raise ValueError(f"unknown ssl method {ssl!r} for segmentation; choose from none, s4gan")
         if ens_reduce not in ("mean-entropy", "mean-prob"):
             raise ValueError(f"unknown ens_reduce {ens_reduce!r}; choose from mean-entropy, mean-prob")
         self.ssl = ssl
-        it = r["iterations"] if iterations is None else iterations
+        it = r["iterations"]
         self.iterations = None if it is None else int(it)  # None: matched to the supervised epochs
-        self.s4gan = {**r["s4gan"], **(s4gan or {})}  # s4GAN's settings (recipe + overrides)
+        self.s4gan = dict(r["s4gan"])  # s4GAN's settings
         # the recipe's optimiser settings (not Experiment options; RECIPE_VERSION covers them)
         self.train_options = {k: r[k] for k in TRAIN_OPTIONS if k in r}
         self._last_discriminator = None
