@@ -33,9 +33,10 @@ SSL_REFERENCE = "ssl-random"
 
 #: trials per run by default (the CI-only smoke preset keeps 3: it gives no verdicts anyway)
 DEFAULT_TRIALS, SMOKE_TRIALS = 5, 3
-# smoke: seconds per cell on a 2-core CPU; every comparison still runs with 3 trials.
-SMOKE = dict(initial=20, step=10, cycles=1, epochs=1, min_steps=0, iterations=4, unlabelled_batch=16,
-             ensemble_size=2)
+# smoke: the one CI-sized recipe (alkit.experiments.recipes.SMOKE), its Experiment settings; seconds per
+# cell on a 2-core CPU, every comparison still runs with 3 trials.
+SMOKE = {k: v for k, v in recipes.SMOKE["classification"].items()
+         if k in ("initial", "step", "cycles", "epochs", "min_steps", "iterations", "unlabelled_batch", "ensemble_size")}
 
 
 @dataclass

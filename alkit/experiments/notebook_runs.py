@@ -13,13 +13,11 @@ A notebook whose runs change must change its builder here too (that test then sa
 
 from __future__ import annotations
 
-import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alkit.experiments.config import Experiment
-from alkit.experiments.notebook_files import preset_parameters, resolve_notebook
+from alkit.experiments.notebook_files import parameter_defaults, preset_parameters, resolve_notebook  # noqa: F401 (re-exported)
 from alkit.experiments.recipes import DIGITS_CYCLES, classification_settings, regime_budget
 
 
@@ -60,26 +58,6 @@ class NotebookRuns:
     notes: list = field(default_factory=list)
 
 
-def parameter_defaults(notebook: str | Path) -> dict:
-    """The values of the notebook's cell tagged ``parameters`` (literals only, as the house rules
-    require: ``name: type = literal  # comment``), in order. ``ValueError`` for a non-literal."""
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"])
-            out = {}
-            for node in ast.parse(src).body:
-                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-                    out[node.target.id] = ast.literal_eval(node.value)
-                elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
-                else:
-                    raise ValueError(f"{Path(notebook).name}: parameters cell has a statement that is not a "
-                                     f"literal assignment (line {node.lineno})")
-            return out
-    raise ValueError(f"{Path(notebook).name} has no cell tagged 'parameters'")
-
-
 def notebook_parameters(notebook: str | Path, preset: str, overrides: dict | None = None) -> dict:
     """The parameters a notebook runs with under ``preset``: its defaults, then the preset file's
     values, then ``overrides`` (what papermill's ``-p`` would set)."""
@@ -110,7 +88,7 @@ def _regime_budget(p: dict, ssl_cycles: bool = False):
     initial, step, cycles = p["initial"], p["step"], p["cycles"]
     if p["regime"] != "custom":
         initial, step, _ = regime_budget(p["dataset"], p["regime"])
-        cycles = cycles or classification_settings(p["dataset"], p["regime"])["cycles"]
+        cycles = classification_settings(p["dataset"], p["regime"])["cycles"] if cycles is None else cycles
     return initial, step, cycles
 
 
@@ -118,7 +96,7 @@ def _nb00(p: dict, out: NotebookRuns) -> None:
     """00_quickstart cells cell-10 (one demonstration fit of Entropy on the initial set) and cell-15."""
     exp = Experiment(dataset=p["dataset"], strategies=tuple(p["strategies"]), augment=p["augment"],
                      initial=p["initial"], step=p["step"], cycles=p["cycles"], trials=p["trials"],
-                     epochs=p["epochs"], min_steps=p["min_steps"] or None, seed=p["seed"], data_root=p["data_root"] or None)
+                     epochs=p["epochs"], min_steps=p["min_steps"], seed=p["seed"], data_root=p["data_root"] or None)
     demo = Experiment(**{**_fields(exp), "strategies": ("entropy",), "trials": 1})
     out.runs += [PlannedRun("demonstration fit (cell-10)", demo, stored=False, first_cycle_only=True),
                  PlannedRun("strategies", exp)]
@@ -133,7 +111,7 @@ def _nb01(p: dict, out: NotebookRuns) -> None:
                   data_root=p["data_root"] or None, download=p["download"])
     for a in p["augments"]:
         out.runs.append(PlannedRun(f"augment={a}", Experiment(strategies=tuple(p["strategies"]), augment=a,
-                                                              epochs=p["epochs"], min_steps=p["min_steps"] or None, **common)))
+                                                              epochs=p["epochs"], min_steps=p["min_steps"], **common)))
     if "paper" in p["augments"] and {"random", "entropy"} <= set(p["strategies"]):
         undertrained = dict(epochs=30 if p["dataset"] == "digits" else max(1, p["epochs"] // 5), min_steps=0)
         out.runs.append(PlannedRun("undertrained Random/Entropy", Experiment(
@@ -144,7 +122,7 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
     """02_ssl_vs_al cells cell-03 and cell-07: raw X, then SSL-X per SSL method (the first method
     runs ``ssl_strategies``, the others those of them in ``other_ssl_strategies``)."""
     initial, step, cycles = _regime_budget(p)
-    ssl_cycles = p["ssl_cycles"] or cycles
+    ssl_cycles = cycles if p["ssl_cycles"] is None else p["ssl_cycles"]
     strategies = p["strategies"]
 
     def family(names=None, **fields):
@@ -153,7 +131,7 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
                           data_root=p["data_root"] or None, download=p["download"], **fields)
 
     out.runs.append(PlannedRun("raw X", family(augment="paper", cycles=cycles, epochs=p["epochs"],
-                                               min_steps=p["min_steps"] or None, ensemble_size=p["ensemble_size"])))
+                                               min_steps=p["min_steps"], ensemble_size=p["ensemble_size"])))
     for i, method in enumerate(p["ssl_methods"]):
         ssl_names = p["ssl_strategies"]
         names = ssl_names if i == 0 else [s for s in ssl_names if s in p["other_ssl_strategies"]]
@@ -162,7 +140,7 @@ def _nb02(p: dict, out: NotebookRuns) -> None:
             batch_size=p["ssl_batch_size"], unlabelled_batch=p["unlabelled_batch"], ensemble_size=p["ensemble_size"])))
     if p["teaser_without_aug"]:  # Fig. 1's AL without augmentation: notebook 01's runs (the store shares them)
         out.runs.append(PlannedRun("raw X, no augmentation", family(
-            augment="none", cycles=cycles, epochs=p["epochs"], min_steps=p["min_steps"] or None,
+            augment="none", cycles=cycles, epochs=p["epochs"], min_steps=p["min_steps"],
             ensemble_size=p["ensemble_size"])))
 
 
@@ -171,12 +149,12 @@ def _nb03(p: dict, out: NotebookRuns) -> None:
     initial, step, cycles = p["initial"], p["step"], p["cycles"]
     if p["regime"] != "custom":
         initial, step, regime_cycles = regime_budget(p["dataset"], p["regime"])
-        cycles = cycles or regime_cycles
+        cycles = regime_cycles if cycles is None else cycles
     for method in ("none", "uda"):
         fields = dict(augment="paper", cycles=cycles, initial=initial, step=step, ensemble_size=p["ensemble_size"])
         if method == "uda":
-            fields.update(ssl="uda", iterations=p["iterations"] or None, batch_size=p["ssl_batch_size"],
-                          unlabelled_batch=p["unlabelled_batch"] or None)
+            fields.update(ssl="uda", iterations=p["iterations"], batch_size=p["ssl_batch_size"],
+                          unlabelled_batch=p["unlabelled_batch"])
         else:
             fields.update(epochs=p["epochs"], min_steps=p["min_steps"])
         names = p["strategies"] if method == "none" else p["ssl_strategies"]
@@ -194,13 +172,13 @@ def _nb04(p: dict, out: NotebookRuns) -> None:
     use_glyphs = p["glyph_pretraining"] and dataset == "digits"
     for r in p["regimes"]:
         b_i, b_s = regime_budget(dataset, r)[:2]
-        cycles = p["cycles"] or (DIGITS_CYCLES[r] if dataset == "digits" else 3)
+        cycles = (DIGITS_CYCLES[r] if dataset == "digits" else 3) if p["cycles"] is None else p["cycles"]
         common = dict(dataset=dataset, strategies=("random",), augment="paper", initial=b_i, step=b_s, cycles=cycles,
                       trials=p["trials"], seed=p["seed"], regime=r, data_root=p["data_root"] or None,
                       download=p["download"])
         out.runs.append(PlannedRun(f"{r}: SSL-Random (uda)", Experiment(
-            ssl="uda", iterations=p["iterations"] or None, batch_size=p["ssl_batch_size"],
-            unlabelled_batch=p["unlabelled_batch"] or None, **common)))
+            ssl="uda", iterations=p["iterations"], batch_size=p["ssl_batch_size"],
+            unlabelled_batch=p["unlabelled_batch"], **common)))
         out.runs.append(PlannedRun(f"{r}: scratch", Experiment(min_steps=p["min_steps"], **common)))
         if use_glyphs:
             out.runs.append(PlannedRun(f"{r}: glyphs", Experiment(pretrained="glyphs", min_steps=p["min_steps"],

@@ -225,6 +225,22 @@ SEGMENTATION = {
 }
 
 
+# --- the CI-sized recipe (preset "smoke"): seconds per notebook on a 2-core CPU ------------------
+# One place for it: a notebook run at preset smoke (`alkit reproduce --preset smoke`, `make test`)
+# takes these values for the parameters it has (alkit.experiments.notebook_files.preset_parameters),
+# then its own notebooks/params/NN_name.smoke.yaml adds only what is particular to it; `alkit
+# evaluate --preset smoke` takes the Experiment settings among them. 3 trials, so the verdict code
+# still runs (smoke verdicts print "not tested": the training is not converged). The keys are
+# notebook parameters (`ssl_batch_size`: the SSL labelled batch; `n_train` / `n_val`: the generated
+# shapes pool and validation set) and Experiment settings.
+SMOKE = {
+    "classification": dict(regime="custom", initial=20, step=10, cycles=1, trials=3, epochs=1, min_steps=0,
+                           ensemble_size=2, iterations=3, ssl_batch_size=16, unlabelled_batch=16),
+    "segmentation": dict(n_train=60, n_val=16, initial=200, step=150, cycles=1, trials=3, epochs=1, ensemble_size=2,
+                         iterations=2),
+}
+
+
 def regime_budget(dataset: str, regime: str) -> tuple[int, int, int]:
     """(initial, step, cycles) of a named regime ("high" / "low") for a dataset."""
     try:
