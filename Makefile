@@ -1,6 +1,6 @@
 # alkit — the two commands of the README, plus a few helpers.
 #   make reproduce   set up .venv (first use), then run every notebook on the embedded default
-#   make test        set up .venv (first use), then run all tests (smoke preset for notebooks and solutions)
+#   make test        set up .venv (first use), then run all tests, two processes (smoke preset for notebooks and solutions)
 #   make test-browser  JupyterLab + Debian's Chromium: an explorer in a real browser (tests/browser)
 #   make lab         JupyterLab on the notebooks (jupyterlab comes from requirements.txt)
 #   make student-copies DIR=handout   the notebooks with the solution cells blanked

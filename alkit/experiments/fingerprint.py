@@ -39,7 +39,9 @@ import torch
 # 3: the digits network (small-cnn) has one convolution per stage; channels-last + foreach SGD on the CPU.
 # 4: the small segmentation network at width 16 (was 24), shapes 40 epochs (was 20); ENS-varR members
 #    trained as one stacked network on the CPU for tiny images (alkit.engine.train.stacked).
-RECIPE_VERSION = 4
+# 5: fused optimiser kernels; the segmentation logits upsampled by matrix products on the CPU (float
+#    rounding); s4GAN's discriminator sees real and fake maps as one batch (other dropout draws).
+RECIPE_VERSION = 5
 
 _CACHE_ATTR = "_alkit_fingerprint"
 

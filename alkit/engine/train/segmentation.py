@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alkit.engine.metrics import miou_from_confusion
 from alkit.engine.train import common
 from alkit.engine.train.common import autocast, epoch_batches, learning_loss_term, make_generator, to_layout
 
@@ -244,8 +245,6 @@ def confusion_matrix(true: torch.Tensor, pred: torch.Tensor, num_classes: int, i
 
 def miou(cm: torch.Tensor | np.ndarray) -> float:
     """Mean IoU over classes present in the confusion matrix (truth or prediction)."""
-    from alkit.protocol.annotation import miou_from_confusion
-
     return miou_from_confusion(cm.cpu().numpy() if isinstance(cm, torch.Tensor) else cm)
 
 
