@@ -42,3 +42,20 @@ def test_a_second_hang_fails_and_keeps_the_partial_copy(monkeypatch, tmp_path):
 
 def test_cell_limits_per_preset():
     assert R.CELL_TIMEOUTS == {"smoke": R.SMOKE_CELL_TIMEOUT_S, "default": R.DEFAULT_CELL_TIMEOUT_S, "paper": None}
+
+
+def test_the_kernel_starts_in_the_notebooks_folder_without_moving_this_process(tmp_path):
+    import os
+
+    import nbformat
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.getcwd())")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(folder / "where.ipynb"))
+    before = os.getcwd()
+    out = R.run_notebook(folder / "where.ipynb", "default", tmp_path / "out")
+    assert os.getcwd() == before
+    printed = nbformat.read(str(out), as_version=4).cells[0].outputs[0]["text"].strip()
+    assert os.path.realpath(printed) == os.path.realpath(folder)

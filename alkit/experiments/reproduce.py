@@ -117,7 +117,10 @@ def run_notebook(notebook: str | Path, preset: str = "default", output_dir: str 
         for attempt in (1, 2):
             try:
                 with _env("ALKIT_PRESET", preset), _ipc_kernels() as manager:
-                    pm.execute_notebook(str(nb), str(tmp), parameters=params, cwd=str(nb.parent),
+                    # the kernel starts in the notebook's folder (nbclient's resources path); papermill's
+                    # own cwd= would chdir this whole process, which races between notebooks run side by
+                    # side in threads (nteract/papermill#473)
+                    pm.execute_notebook(str(nb), str(tmp), parameters=params, resources={"metadata": {"path": str(nb.parent)}},
                                         kernel_name="python3", progress_bar=progress, report_mode=False,
                                         kernel_manager_class=manager, execution_timeout=CELL_TIMEOUTS.get(preset))
                 break
