@@ -27,7 +27,7 @@ from torch import nn
 SEGMENTATION_MODELS = ("small-seg", "deeplabv2-resnet101", "deeplabv2-resnet50")
 
 # The logits' bilinear upsampling (align_corners=False) on the CPU as two small matrix products,
-# ``A_h @ x @ A_w^T``: the same values up to float rounding (tests/test_upsample.py), but torch's CPU
+# ``A_h @ x @ A_w^T``: the same values up to float rounding (tests/test_step_kernels.py), but torch's CPU
 # bilinear kernel, and its backward most of all, is a scalar loop. Measured on one thread
 # (benchmarks/bench_step_kernels.py, 2026-12-06): forward + backward of ``[10, 6, 12, 12] -> 48 x 48``
 # 1.05-1.45 -> 0.5-0.7 ms, about 12 % of a small-seg training step. False: F.interpolate (the previous

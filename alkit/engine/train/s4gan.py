@@ -241,7 +241,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
             with torch.no_grad(), autocast(device):
                 probs_g = torch.softmax(model(xg).float(), 1)
         fill = probs_g if ignore_fill == "prediction" else None
-        # D's input pooling (``d_pool``) once per batch, not in each of the four D passes below
+        # D's input pooling (``d_pool``) once per batch, not inside each D pass below
         real = D.pool(torch.cat([real_maps(yg, fill, num_classes, ignore_index), d_image(xg, d_input)], 1))
         fake = D.pool(torch.cat([probs_u, d_image(xu, d_input)], 1))
         # generator step: D's parameters get no update here (their gradients are cleared before D's step).
