@@ -15,30 +15,37 @@ at ``a``):
 - a part "X beats Y" with gap mu: *above 0* when the interval's lower end is above 0
   (``p_pos = P(T >= t_obs)`` under mu = 0 is below a), *below the margin* when its upper end is
   below +delta (``p_neg`` under mu = delta below a).
+- The union side. Deciding "some part is below the margin" (or "above 0") from m parts is a union
+  of m tests: with each at a, P(it fires | no part is) could reach m * a. It is decided by Holm's
+  step-down over the claim's own parts at the family level ``2 a`` (5 % with the default 95 %
+  intervals: the error rate the project allows each wrong verdict), and no step at a level above a:
+  step i of the sorted p-values compares with ``min(a, 2 a / (m - i))``. So a part counted on the
+  union side always has its own 95 % interval below the margin (above 0), as printed; with two
+  parts the first step is exactly that interval, with more parts it is stricter; one part: a.
+  Before 2026-12-06 the family level was a, which spent half of the allowed 5 %.
 - ``"all"`` ("every X beats Y"; one part = "X beats Y"): **replicated** if every part is above 0,
   each at a (intersection-union test: the claim is false only if some part has mu <= 0, and that
   part alone is above 0 with probability <= a, so no multiplicity correction is needed or used);
-  **contradicted** if some part is below the margin after Holm over the claim's own parts (the
-  union side: with m parts each at a, P(contradicted | every mu >= delta) could reach m * a; Holm
-  over the named family keeps it <= a). Otherwise **inconclusive**.
+  **contradicted** if some part is below the margin on the union side (above). Otherwise
+  **inconclusive**.
 - ``"none"`` ("nothing beats Y" = every X does not beat Y; one part = "X does not beat Y"):
   **replicated** if every part lies below +delta (non-superiority, each at a: intersection-union);
-  **contradicted** if some part lies above 0 after Holm over the parts. A negative claim is never
+  **contradicted** if some part lies above 0 on the union side. A negative claim is never
   replicated while an interval reaches past its margin.
 - ``"most"`` ("most X beat Y", Fig. 7): **replicated** if more than half of the parts are above 0
-  after Holm (Holm controls the chance that any part with mu <= 0 is counted at a, and a false
+  after Holm at a (Holm controls the chance that any part with mu <= 0 is counted at a, and a false
   claim — at most half with a real gain — needs such a part to reach a majority); **contradicted**
-  if at least half (rounded up) are below the margin after Holm (a true claim — more than half
-  with mu >= delta — needs a true part wrongly counted). Without Holm the count could be inflated
-  by chance and the error rate would grow with the number of parts.
+  if at least half (rounded up) are below the margin by the union side's Holm (a true claim — more
+  than half with mu >= delta — needs a true part wrongly counted). Without Holm the count could be
+  inflated by chance and the error rate would grow with the number of parts.
 - A part that must hold "at every cycle" (notebook 03: "consistently") is an intersection over
   the cycles: above 0 if it is at every cycle (max of p_pos), below the margin if it is at some
   cycle after Bonferroni over the cycles.
 
 Precedence: when the replication and the contradiction rule both fire (a gap above 0 but below
 the margin), the claim's own rule wins and the line says the gap is smaller than the margin.
-These error rates (P(replicated | claim false) and P(contradicted | claim true) <= 2a = 5 %) are
-checked by simulation in ``tests/test_claims.py``. Claims with no margin in the paper
+These error rates (P(replicated | claim false) <= a and P(contradicted | claim true) <= 2a = 5 %)
+are checked by simulation in ``tests/test_claims.py``. Claims with no margin in the paper
 ("almost reaches") print their interval and stay "not tested (no margin)". Fewer than
 :data:`alkit.analysis.stats.MIN_TRIALS` paired trials: "too few trials (n=...)". The CI-only smoke
 preset prints no gap and no verdict: "not tested (smoke preset: training not converged)".
@@ -122,29 +129,40 @@ def part_pvalues(mean, sd, n, delta):
     return np.where(bad, 1.0, np.nan_to_num(p_pos, nan=1.0)), np.where(bad, 1.0, np.nan_to_num(p_neg, nan=1.0))
 
 
-def _holm_count(p, a):
-    """Number of Holm rejections at ``a`` along the last axis of ``p`` (vectorised)."""
+def _holm_count(p, a, cap=None):
+    """Number of rejections of Holm's step-down at family level ``a`` along the last axis of ``p``
+    (vectorised): step i of the sorted p-values rejects while ``p_(i) < min(cap, a / (m - i))``
+    (``cap``: no step above this level; None: no cap)."""
     p = np.sort(np.asarray(p, float), axis=-1)
     m = p.shape[-1]
-    adj = np.maximum.accumulate(p * (m - np.arange(m)), axis=-1)
-    return (adj < a).sum(axis=-1)
+    thresholds = a / (m - np.arange(m))
+    if cap is not None:
+        thresholds = np.minimum(thresholds, cap)
+    return np.cumprod(p < thresholds, axis=-1).sum(axis=-1)
+
+
+def union_level(a: float, m: int) -> float:
+    """The level at which the union side compares the smallest of ``m`` parts' p-values: Holm's first
+    step at family level ``2 a``, never above ``a`` (module docstring)."""
+    return min(a, 2.0 * a / max(int(m), 1))
 
 
 def decide(quantifier: str, p_pos, p_neg, a: float):
     """The claim's outcome from its parts' one-sided p-values (last axis: the m parts; leading axes:
-    any number of experiments). ``quantifier``: ``"all"``, ``"none"`` or ``"most"`` (rules in the
-    module docstring). Returns an array of :data:`OUTCOMES` strings."""
+    any number of experiments). ``quantifier``: ``"all"``, ``"none"`` or ``"most"``; ``a``: the level
+    of each end of the printed interval (rules in the module docstring). Returns an array of
+    :data:`OUTCOMES` strings."""
     p_pos, p_neg = np.asarray(p_pos, float), np.asarray(p_neg, float)
     m = p_pos.shape[-1]
     if quantifier == "all":
         rep = p_pos.max(axis=-1) < a
-        con = np.minimum(p_neg.min(axis=-1) * m, 1.0) < a  # Holm rejects any iff Bonferroni on the min
+        con = p_neg.min(axis=-1) < union_level(a, m)  # Holm rejects any iff its first step does
     elif quantifier == "none":
         rep = p_neg.max(axis=-1) < a
-        con = np.minimum(p_pos.min(axis=-1) * m, 1.0) < a
+        con = p_pos.min(axis=-1) < union_level(a, m)
     elif quantifier == "most":
         rep = _holm_count(p_pos, a) > m / 2
-        con = _holm_count(p_neg, a) >= math.ceil(m / 2)
+        con = _holm_count(p_neg, 2.0 * a, cap=a) >= math.ceil(m / 2)
     else:
         raise ValueError(f"unknown quantifier {quantifier!r}")
     return np.where(rep, REPLICATED, np.where(con, CONTRADICTED, INCONCLUSIVE))
@@ -714,11 +732,13 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
         tail = (f": {100 * w['gap']:+.1f} {unit} {_fmt_ci(w['ci_low'], w['ci_high'], level)}"
                 + (" (the weakest part)" if len(st) > 1 else "") + f", {mtxt}" + tail)
     if len(parts) > 1 and not smoke and verdict in OUTCOMES:
+        fam = f"{100 * 2 * a:.3g} %"
         rule = {"all": "every part at its own level (intersection-union); contradiction with Holm over the "
-                       f"{len(parts)} parts",
+                       f"{len(parts)} parts at {fam} family-wise",
                 "none": "every part below the margin at its own level; contradiction with Holm over the "
-                        f"{len(parts)} parts",
-                "most": f"a Holm-adjusted majority of the {len(parts)} parts"}[spec.quantifier]
+                        f"{len(parts)} parts at {fam} family-wise",
+                "most": f"a Holm-adjusted majority of the {len(parts)} parts (contradiction: at {fam} "
+                        "family-wise)"}[spec.quantifier]
         lines.append(f"  rule: {rule}")
     row["verdict"] = verdict
     lines.append(f"  => {verdict}{tail}")
