@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 import pandas as pd
+import pytest
 
 from alkit.experiments.config import Experiment, plan, run
 from alkit.experiments.prefetch import _registered, prefetch, stored_jobs
@@ -79,3 +80,42 @@ def test_a_strategy_unknown_here_is_left_to_the_notebook(monkeypatch, tmp_path):
     asked = {s for r in _stored_runs(plans) for s in r.strategies}
     assert own in asked
     assert {u.strategy for _, u in stored_jobs(plans)} == asked - {own}
+
+
+def _unit(strategy, trial, cycles):
+    from alkit.experiments.runner import Unit
+
+    return Unit(strategy=strategy, trial=trial, initial=20, step=10, cycles=cycles, seed=0, metric="accuracy")
+
+
+def test_work_shares_add_up_to_the_whole_and_follow_the_weights():
+    from alkit.experiments.runner import WorkShares
+
+    # two runs share the pair (random, 0); a heavy unit of 3 cycles (+ cycle 0) and a light one
+    units = [_unit("random", 0, 3), _unit("random", 0, 1), _unit("entropy", 0, 1)]
+    shares = WorkShares(units, [8.0, 1.0, 1.0])
+    first = shares.take("random", 0)
+    assert first == pytest.approx(100 * 0.8 / 4)  # the heavy unit's cycle: 20 % of the work
+    taken = [first] + [shares.take("random", 0) for _ in range(5)] + [shares.take("entropy", 0) for _ in range(2)]
+    assert sum(taken) == pytest.approx(100.0)
+    assert shares.take("random", 0) == 0.0 and shares.take("margin", 3) == 0.0  # spent / unknown pair
+
+
+def test_work_shares_reject_bad_weights():
+    from alkit.experiments.runner import WorkShares
+
+    with pytest.raises(ValueError, match="2 weights for 1 units"):
+        WorkShares([_unit("random", 0, 1)], [1.0, 2.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        WorkShares([_unit("random", 0, 1)], [float("nan")])
+    zero = WorkShares([_unit("random", 0, 0), _unit("entropy", 0, 0)], [0.0, 0.0])  # no cost known: even
+    assert zero.take("random", 0) == pytest.approx(50.0)
+
+
+def test_weighted_bar_reaches_the_whole_run(tmp_path, capsys):
+    """run_jobs with weights: the bar counts percent of the work and ends at 100 %."""
+    small = dict(dataset="digits", trials=1, initial=20, step=10, cycles=1, epochs=1, min_steps=1)
+    p = plan(Experiment(strategies=("random", "entropy"), **small), store_root=tmp_path / "w")
+    run_jobs([(p.task, u) for u in p.units], workers=1, progress=True, weights=[3.0, 1.0])
+    err = capsys.readouterr().err
+    assert "100% of the work" in err and "4/4 cycles" in err

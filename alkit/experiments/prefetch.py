@@ -93,14 +93,15 @@ def stored_jobs(plans) -> list:
                 key = (json.dumps(u.store_config, sort_keys=True, default=str), u.trial)
                 if key not in best or best[key][1].cycles < u.cycles:
                     best[key] = (p, u)
-    jobs = list(best.values())
-    jobs.sort(key=lambda pu: -unit_cost(*pu))
+    jobs = sorted(best.values(), key=lambda pu: -unit_cost(*pu))
     return jobs
 
 
 def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int:
     """Run every unit :func:`stored_jobs` finds, on one pool of ``workers`` processes (default one
-    per core); returns the number of units run. Each run's strategies share their plain cycle-0
+    per core); returns the number of units run. The progress bar counts shares of the work weighted
+    by :func:`unit_cost` (the long segmentation units run first: counted in cycles, its estimate of
+    the time left would start at hours for a run of minutes). Each run's strategies share their plain cycle-0
     trainings as in :func:`alkit.experiments.config.run` (:func:`~alkit.experiments.config.shared_fits`)."""
     jobs = stored_jobs(plans)
     if not jobs:
@@ -110,5 +111,6 @@ def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int
         for p in runs.values():
             stack.enter_context(shared_fits(p.exp, p))
         run_jobs([(p.task, u) for p, u in jobs], workers=workers, progress=progress,
-                 desc=f"all notebooks' runs ({len(jobs)} units, {len(runs)} runs)")
+                 desc=f"all notebooks' runs ({len(jobs)} units, {len(runs)} runs)",
+                 weights=[unit_cost(p, u) for p, u in jobs])
     return len(jobs)

@@ -284,13 +284,52 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
                      tick, None if executor is None else getattr(task, "preferred_threads", None))
 
 
-def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, desc: str = "") -> list[list[dict]]:
+class WorkShares:
+    """Turns a batch's cycle ticks into shares of its work, for a progress bar whose estimate of the
+    time left means something when units differ in cost (an s4GAN cycle on shapes costs ten digits
+    cycles: counted in cycles, a bar that starts with the long units shows hours left for minutes).
+
+    ``units``: the batch's :class:`Unit` objects; ``weights``: one relative cost per unit (e.g.
+    :func:`alkit.experiments.prefetch.unit_cost`), spread evenly over its cycles. A tick names its
+    (strategy, trial) only, and several runs of a batch can have the same pair, so each pair's cycle
+    shares are handed out first in, first out: a tick may take another run's share of that pair,
+    but the shares add up to the whole when every cycle has ticked. :meth:`take` returns the share
+    (a percentage of the batch) of one tick."""
+
+    def __init__(self, units, weights):
+        units, weights = list(units), [float(w) for w in weights]
+        if len(units) != len(weights):
+            raise ValueError(f"{len(weights)} weights for {len(units)} units")
+        if any(not w >= 0 for w in weights):
+            raise ValueError("weights must be >= 0")
+        total = sum(weights)
+        self._left: dict = {}
+        for u, w in zip(units, weights):
+            n = u.cycles + 1
+            share = 100.0 * (w / total if total > 0 else 1.0 / len(units)) / n
+            self._left.setdefault((u.strategy, u.trial), []).extend([share] * n)
+        self._next = {k: 0 for k in self._left}
+
+    def take(self, strategy, trial) -> float:
+        """The share of one finished cycle of (``strategy``, ``trial``); 0 once that pair's cycles are spent."""
+        key = (strategy, trial)
+        i = self._next.get(key)
+        if i is None or i >= len(self._left[key]):
+            return 0.0
+        self._next[key] = i + 1
+        return self._left[key][i]
+
+
+def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, desc: str = "",
+             weights=None) -> list[list[dict]]:
     """Run ``(task, unit)`` pairs of *several* experiments on one pool of worker processes, in the
     order given (put the longest first), and return each pair's records in that order.
 
     One pool for every unit of a batch of experiments (``alkit reproduce``'s prefetch): no pool
     starts per experiment and no core idles at the end of one experiment while the other finishes
-    its last unit. Each task is pickled once; a tqdm bar counts cycles; Ctrl-C stops the workers
+    its last unit. Each task is pickled once; a tqdm bar counts cycles, or with ``weights`` (one
+    relative cost per pair) the share of the batch's work done (:class:`WorkShares`), so that its
+    estimate of the time left holds when units differ in cost; Ctrl-C stops the workers
     and finished cycles are in the store, as with :func:`run_units`. Tasks must be picklable and
     want the same torch threads (the first task's :func:`threads_per_worker` is used)."""
     from tqdm.auto import tqdm
@@ -301,12 +340,24 @@ def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, d
     workers = default_workers(jobs[0][0], len(jobs)) if workers is None else max(1, min(int(workers), len(jobs)))
     payloads: dict[int, bytes] = {}
     pairs = [(payloads.setdefault(id(task), pickle.dumps(task)), unit) for task, unit in jobs]
-    bar = tqdm(total=sum(u.cycles + 1 for _, u in jobs), desc=desc, unit="cycle", disable=not progress, smoothing=0)
+    cycles = sum(u.cycles + 1 for _, u in jobs)
+    shares = None if weights is None else WorkShares([u for _, u in jobs], weights)
+    if shares is None:
+        bar = tqdm(total=cycles, desc=desc, unit="cycle", disable=not progress, smoothing=0)
+    else:
+        bar = tqdm(total=100.0, desc=desc, disable=not progress, smoothing=0,
+                   bar_format="{l_bar}{bar}| {n:.0f}% of the work [{elapsed}<{remaining}{postfix}]")
+    done = [0]
 
     def tick(item):
         s, t, c, value = item
-        bar.set_postfix_str(f"{s} t{t} c{c} {value:.3f}")
-        bar.update(1)
+        done[0] += 1
+        if shares is None:
+            bar.set_postfix_str(f"{s} t{t} c{c} {value:.3f}")
+            bar.update(1)
+        else:
+            bar.set_postfix_str(f"{done[0]}/{cycles} cycles, {s} t{t} c{c} {value:.3f}")
+            bar.update(min(shares.take(s, t), max(0.0, 100.0 - bar.n)))
 
     try:
         return _run_jobs(pairs, list(range(len(pairs))), workers, threads_per_worker(jobs[0][0], workers), None,
