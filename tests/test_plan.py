@@ -194,14 +194,22 @@ def _totals(out: str) -> list[str]:
     return next(line for line in out.splitlines() if line.startswith("total")).split()
 
 
-def test_reproduce_paper_plan(env, capsys):
+def test_reproduce_paper_plan(env, capsys, monkeypatch):
     data, started = env
     assert main(["reproduce", "--preset", "paper", "--plan"]) == 0
     out = capsys.readouterr().out
     assert started == []
-    for needle in ("wrn-28-2 32px", "ResNet-18 (ImageNet) at 224px", "deeplabv2-resnet101 321px",
-                   "device-hours", "store disk", "nothing was trained"):
+    for needle in ("wrn-28-2 32px", "deeplabv2-resnet101 321px", "device-hours", "store disk", "nothing was trained",
+                   "ImageNet ResNet-18 weights not found: the notebook skips the transfer runs and so does the plan"):
         assert needle in out, needle
+    assert "ResNet-18 (ImageNet)" not in out  # not run without its weights, so not priced
+    # with the weights found, notebook 04 fine-tunes the ImageNet network and the plan prices it
+    import alkit.engine.models.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "find_weights", lambda path=None: data / "resnet18.pth")
+    assert main(["reproduce", "--preset", "paper", "--plan", "04"]) == 0
+    with_weights = capsys.readouterr().out
+    assert "ResNet-18 (ImageNet) at 224px" in with_weights and "weights not found" not in with_weights
     for nb in ("00", "01", "02", "03", "04", "05", "06", "07", "08"):
         assert re.search(rf"^{nb}\s", out, re.M), nb
     for folder in ("cifar-10-batches-py", "cifar-100-python", "VOCdevkit/VOC2012"):

@@ -167,9 +167,13 @@ def _nb03(p: dict, out: NotebookRuns) -> None:
 def _nb04(p: dict, out: NotebookRuns) -> None:
     """04_transfer_learning cells cell-03, cell-05 and cell-07, per regime: SSL-Random (UDA),
     supervised Random from scratch, the glyph-pre-trained CNN (digits) and the ImageNet ResNet-18
-    (when its weights are found; costed as ``imagenet-resnet18@<input_size>``)."""
+    (only when its weights are found or ``download_weights`` is set, as the notebook does; costed
+    as ``imagenet-resnet18@<input_size>``)."""
+    from alkit.engine.models.pretrained import find_weights
+
     dataset = p["dataset"]
     use_glyphs = p["glyph_pretraining"] and dataset == "digits"
+    transfer = find_weights(p["weights_path"] or None) is not None or bool(p["download_weights"])
     for r in p["regimes"]:
         b_i, b_s = regime_budget(dataset, r)[:2]
         cycles = (DIGITS_CYCLES[r] if dataset == "digits" else 3) if p["cycles"] is None else p["cycles"]
@@ -183,16 +187,15 @@ def _nb04(p: dict, out: NotebookRuns) -> None:
         if use_glyphs:
             out.runs.append(PlannedRun(f"{r}: glyphs", Experiment(pretrained="glyphs", min_steps=p["min_steps"],
                                                                    **common)))
-        out.runs.append(PlannedRun(f"{r}: transfer (if ImageNet weights)", Experiment(
-            epochs=p["finetune_epochs"], lr=p["finetune_lr"], min_steps=p["min_steps"], **common),
-            model=f"imagenet-resnet18@{p['input_size']}"))
+        if transfer:
+            out.runs.append(PlannedRun(f"{r}: transfer (ImageNet ResNet-18)", Experiment(
+                epochs=p["finetune_epochs"], lr=p["finetune_lr"], min_steps=p["min_steps"], **common),
+                model=f"imagenet-resnet18@{p['input_size']}"))
     if use_glyphs:
         out.notes.append("glyph pre-training of the small CNN once (seconds; cached in outputs/pretrained/)")
-    from alkit.engine.models.pretrained import find_weights
-
-    if find_weights(p["weights_path"] or None) is None and not p["download_weights"]:
-        out.notes.append("ImageNet ResNet-18 weights not found: the notebook skips the transfer runs, the plan "
-                         "counts them (set weights_path, or download_weights: true)")
+    if not transfer:
+        out.notes.append("ImageNet ResNet-18 weights not found: the notebook skips the transfer runs and so does "
+                         "the plan (set weights_path, or download_weights: true, to run and count them)")
 
 
 def _nb05(p: dict, out: NotebookRuns) -> None:
