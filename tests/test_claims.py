@@ -76,7 +76,8 @@ def test_union_side_uses_the_allowed_five_percent():
     _, pn = C.part_pvalues(d.mean(-1), d.std(-1, ddof=1), N, DELTA)
     four = rate(C.decide("all", np.ones_like(pn), pn, A), C.CONTRADICTED)
     one = rate(C.decide("all", np.ones_like(pn[:, :1]), pn[:, :1], A), C.CONTRADICTED)
-    assert 0.04 < four <= MC_BOUND
+    exact = 1 - (1 - 2 * A / 4) ** 4  # four independent parts, each at Holm's first step 2a/4
+    assert abs(four - exact) < 3 * np.sqrt(exact * (1 - exact) / SIMS_UNION) and four <= MC_BOUND
     assert abs(one - A) < 3 * np.sqrt(A * (1 - A) / SIMS_UNION)
     assert C.union_level(A, 1) == C.union_level(A, 2) == A and C.union_level(A, 4) == pytest.approx(A / 2)
 
