@@ -93,8 +93,7 @@ def stored_jobs(plans) -> list:
                 key = (json.dumps(u.store_config, sort_keys=True, default=str), u.trial)
                 if key not in best or best[key][1].cycles < u.cycles:
                     best[key] = (p, u)
-    jobs = sorted(best.values(), key=lambda pu: -unit_cost(*pu))
-    return jobs
+    return sorted(best.values(), key=lambda pu: -unit_cost(*pu))
 
 
 def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int:

@@ -16,6 +16,7 @@ The in-process path sets the same thread count for the duration of the run and r
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import multiprocessing as mp
@@ -303,21 +304,16 @@ class WorkShares:
         if any(not w >= 0 for w in weights):
             raise ValueError("weights must be >= 0")
         total = sum(weights)
-        self._left: dict = {}
+        self._left: dict = {}  # (strategy, trial) -> deque of cycle shares, first in, first out
         for u, w in zip(units, weights):
             n = u.cycles + 1
             share = 100.0 * (w / total if total > 0 else 1.0 / len(units)) / n
-            self._left.setdefault((u.strategy, u.trial), []).extend([share] * n)
-        self._next = {k: 0 for k in self._left}
+            self._left.setdefault((u.strategy, u.trial), collections.deque()).extend([share] * n)
 
     def take(self, strategy, trial) -> float:
         """The share of one finished cycle of (``strategy``, ``trial``); 0 once that pair's cycles are spent."""
-        key = (strategy, trial)
-        i = self._next.get(key)
-        if i is None or i >= len(self._left[key]):
-            return 0.0
-        self._next[key] = i + 1
-        return self._left[key][i]
+        left = self._left.get((strategy, trial))
+        return left.popleft() if left else 0.0
 
 
 def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, desc: str = "",
