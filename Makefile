@@ -26,11 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 reproduce: $(STAMP)
 	$(PY) -m alkit reproduce --preset $(PRESET)
 
-# the suite in TEST_WORKERS processes (pytest-xdist; each test keeps its own outputs folder): 2 fills the
+# the suite (with its 15 slowest tests listed) in TEST_WORKERS processes (pytest-xdist; each test keeps its own outputs folder): 2 fills the
 # 2-core CI machine (clean clone of 8c0fbe2: 11.8 min of pytest; 16.3 min in one process at 52dbe49); TEST_WORKERS=0: one process
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) tests --ignore=tests/browser
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests --ignore=tests/browser --durations=15
 
 # the course tools (book, web app, browser tests): a second stamp, so make reproduce's set-up does not grow
 COURSE_STAMP := $(VENV)/.course-installed
