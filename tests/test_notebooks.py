@@ -11,6 +11,17 @@ import pytest
 from alkit.experiments.reproduce import list_notebooks, preset_parameters, resolve_notebook, run_notebook
 
 NOTEBOOKS = [nb.stem for nb in list_notebooks()]
+
+
+@pytest.fixture(autouse=True)
+def one_worker_per_notebook(monkeypatch):
+    """The smoke notebooks run their units in the kernel itself (``$ALKIT_WORKERS=1``, inherited by
+    the kernel): a pool of worker processes costs more than the units' seconds and, beside the second
+    test process of `make test`, oversubscribes a 2-core machine (notebook 07: 75 s with the pool,
+    35 s without, one test process, 2026-12-06). The pool itself is tested in tests/test_runner.py."""
+    monkeypatch.setenv("ALKIT_WORKERS", "1")
+
+
 # figures some notebooks must save (names are part of the README's promise)
 FIGURES = {
     "02_ssl_vs_al": ["02_fig1_digits_teaser.png", "02_fig4-5_digits_ssl_vs_al.png", "02_ssl_methods_digits.png"],
