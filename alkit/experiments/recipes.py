@@ -217,7 +217,8 @@ SEGMENTATION = {
     # unpooled 73.6 / 79.6 / 81.0 (sd 0.5); the paper recipe keeps the original D (d_pool 1).
     # 80 epochs (was 40; 2026-12-06): at 40 epochs some seeds had not yet learned the ring and triangle
     # classes, so a trial could lose 25 mIoU points by chance and one collapsed trial made an interval
-    # +-14 points wide (notebook 07, SSL-D-score: final-cycle mIoU 51.1 66.4 69.2 80.7 77.1, per-class
+    # +-14 points wide (notebook 07 of the clean-clone `make reproduce` of commit 584395c, SSL-D-score:
+    # final-cycle mIoU 51.1 66.4 69.2 80.7 77.1, per-class
     # IoU of ring / triangle down to 0-15 %). The collapse is the training, not the labels: trial 0's
     # final labelled set of that run (94 images), trained again with seeds cycle_seed + k, k = 0..5
     # (supervised, the task's own `fit`), mIoU
@@ -230,7 +231,7 @@ SEGMENTATION = {
     # 48 px 77.5 / 80.5 at 80 epochs, 74.1 / 77.3 at 40). So 48-px crops x 80 epochs, at twice the
     # shapes time (s4GAN's iterations follow the supervised steps, so they double too).
     # Convergence at 80 epochs (the rule: doubling gains < the 2-point margin), notebook 06's Random
-    # run of that `make reproduce` (commit 3b52156), final labelled sets (~70 images), seed as run,
+    # run of that `make reproduce` (commit 584395c), final labelled sets (~70 images), seed as run,
     # mIoU at 80 / 160 epochs: trial 0 83.9 / 85.3 (+1.4), trial 1 80.5 / 82.3 (+1.8), trial 2 84.2 / 85.5
     # (+1.3); the SSL-D-score set above, seeds k = 0 / 4: 79.2 / 84.0 (+4.8) and 82.5 / 84.2 (+1.7). So
     # converged by the rule on four of the five, and the slow seed 0 is still 4.8 points short.
