@@ -14,3 +14,13 @@ def _isolated_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path / "outputs"))
     monkeypatch.setenv("ALKIT_DATA", str(tmp_path / "data"))
     yield
+
+
+@pytest.fixture
+def one_worker_per_notebook(monkeypatch):
+    """The smoke notebooks run their units in the kernel itself (``$ALKIT_WORKERS=1``, inherited by
+    the kernel): a pool of worker processes costs more than the units' seconds and, beside the second
+    test process of `make test`, oversubscribes a 2-core machine (notebook 07: 75 s with the pool,
+    35 s without, one test process, 2026-12-06). The pool itself is tested in tests/test_runner.py.
+    Used by tests/test_notebooks.py and tests/test_solutions.py (``pytestmark``)."""
+    monkeypatch.setenv("ALKIT_WORKERS", "1")

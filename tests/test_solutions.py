@@ -10,14 +10,8 @@ import pytest
 
 from alkit.experiments.reproduce import NOTEBOOKS_DIR, list_notebooks, run_notebook
 
-
-@pytest.fixture(autouse=True)
-def one_worker_per_notebook(monkeypatch):
-    """The smoke notebooks run their units in the kernel itself (``$ALKIT_WORKERS=1``, inherited by
-    the kernel): a pool of worker processes costs more than the units' seconds and, beside the second
-    test process of `make test`, oversubscribes a 2-core machine (notebook 07: 75 s with the pool,
-    35 s without, one test process, 2026-12-06). The pool itself is tested in tests/test_runner.py."""
-    monkeypatch.setenv("ALKIT_WORKERS", "1")
+# the smoke notebooks run their units in the kernel (conftest.one_worker_per_notebook)
+pytestmark = pytest.mark.usefixtures("one_worker_per_notebook")
 
 
 SOLUTIONS = sorted((NOTEBOOKS_DIR / "solutions").glob("*_solutions.ipynb"))
