@@ -185,6 +185,26 @@ def test_s4gan_generator_uses_the_recipe_optimiser_and_weight_average():
     assert torch.isfinite(runs[1]).all() and not torch.allclose(runs[0], runs[1])  # the average is what comes back
 
 
+
+def test_s4gan_generator_adds_the_dice_term_of_the_labelled_batch(monkeypatch):
+    """dice_weight > 0 (the shapes recipe): soft Dice on G's labelled logits every iteration, never on the
+    unlabelled batch; 0 (the paper's loss): never called."""
+    from alkit.engine.models.segmentation import SmallSegNet
+    from alkit.engine.train import s4gan
+
+    calls = []
+    real = s4gan.soft_dice_loss
+    monkeypatch.setattr(s4gan, "soft_dice_loss", lambda logits, y, ignore: calls.append(y.shape) or real(logits, y, ignore))
+    torch.manual_seed(0)
+    images = torch.randint(0, 255, (12, 3, 32, 32), dtype=torch.uint8)
+    masks = torch.randint(0, 3, (12, 32, 32), dtype=torch.uint8)
+    kw = dict(iterations=3, batch_size=4, lr=0.003, num_classes=3, crop_size=32, d_width=8, head_lr_mult=1.0,
+              mean=(0.5,) * 3, std=(0.25,) * 3)
+    s4gan.train_s4gan(SmallSegNet(3, width=8), images, masks, np.arange(4), np.arange(4, 12), **kw)
+    assert calls == []
+    s4gan.train_s4gan(SmallSegNet(3, width=8), images, masks, np.arange(4), np.arange(4, 12), dice_weight=1.0, **kw)
+    assert calls == [torch.Size([4, 32, 32])] * 3
+
 def test_a_pooled_discriminator_is_the_plain_one_on_the_pooled_map():
     """``input_pool`` p: D(x) is the same network's output on x average-pooled p x p (the shapes
     recipe's cheaper D), and bad values are refused."""

@@ -352,3 +352,58 @@ def test_recipe_training_options_reach_the_trainer(monkeypatch):
     assert seen["optimizer"] == r["optimizer"] and seen["schedule"] == r["schedule"]
     assert seen["total"] == seg_train.train_steps(5, t.batch_size, 1, r.get("min_epoch_steps", 0))
     assert learner.models[0].stage1[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_soft_dice_loss_by_hand_and_against_a_loop():
+    """Soft Dice (V-Net): 1 - mean over classes of (2 sum p g + 1) / (sum p + sum g + 1), ignore pixels out."""
+    from alkit.engine.train.segmentation import soft_dice_loss
+
+    # 2 classes, one image of 1 x 3 pixels; logits 0 / ln 3 give probabilities (0.5, 0.5) and (0.25, 0.75)
+    logits = torch.tensor([[[[0.0, 0.0, 0.0]], [[0.0, np.log(3.0), 0.0]]]])
+    y = torch.tensor([[[0, 1, 255]]])  # the third pixel is ignored
+    p0, p1 = [0.5, 0.25], [0.5, 0.75]  # the two valid pixels
+    d0 = (2 * 0.5 + 1) / (sum(p0) + 1 + 1)
+    d1 = (2 * 0.75 + 1) / (sum(p1) + 1 + 1)
+    assert float(soft_dice_loss(logits, y)) == pytest.approx(1 - (d0 + d1) / 2)
+    # a random batch against a plain loop over classes and pixels
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 4, 5, 6, generator=g)
+    y = torch.randint(0, 4, (3, 5, 6), generator=g)
+    y[0, :2] = 255
+    probs = torch.softmax(logits, 1)
+    scores = []
+    for k in range(4):
+        inter = sp = sg = 0.0
+        for b, i, j in np.ndindex(3, 5, 6):
+            if int(y[b, i, j]) == 255:
+                continue
+            inter += float(probs[b, k, i, j]) * (int(y[b, i, j]) == k)
+            sp += float(probs[b, k, i, j])
+            sg += int(y[b, i, j]) == k
+        scores.append((2 * inter + 1) / (sp + sg + 1))
+    assert float(soft_dice_loss(logits, y)) == pytest.approx(1 - np.mean(scores), rel=1e-5)
+    perfect = torch.nn.functional.one_hot(torch.where(y == 255, 0, y), 4).permute(0, 3, 1, 2).float() * 50
+    assert float(soft_dice_loss(perfect, y)) == pytest.approx(0.0, abs=1e-6)  # a sure, right prediction
+
+
+def test_dice_weight_adds_the_dice_term_to_the_training_loss(monkeypatch):
+    """dice_weight > 0: the trainer calls soft_dice_loss on every step's logits and masks; 0 never calls it."""
+    from alkit.engine.train import segmentation as seg_train
+    from alkit.engine.models.segmentation import SmallSegNet
+
+    d = load_shapes(12, 4)
+    calls = []
+    real = seg_train.soft_dice_loss
+
+    def spy(logits, y, ignore_index=255):
+        calls.append(logits.shape)
+        return real(logits, y, ignore_index)
+
+    monkeypatch.setattr(seg_train, "soft_dice_loss", spy)
+    common = dict(mean=d.mean, std=d.std, num_classes=d.num_classes, crop_size=32, batch_size=4, lr=1e-3, seed=0)
+    seg_train.train_segmentation(SmallSegNet(d.num_classes), d.train_images, d.train_masks, np.arange(8), epochs=1,
+                                 **common)
+    assert calls == []
+    seg_train.train_segmentation(SmallSegNet(d.num_classes), d.train_images, d.train_masks, np.arange(8), epochs=1,
+                                 dice_weight=1.0, **common)
+    assert calls == [torch.Size([4, d.num_classes, 32, 32])] * 2  # 8 images, batch 4: two steps

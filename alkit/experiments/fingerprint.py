@@ -41,7 +41,8 @@ import torch
 #    trained as one stacked network on the CPU for tiny images (alkit.engine.train.stacked).
 # 5: fused optimiser kernels; the segmentation logits upsampled by matrix products on the CPU (float
 #    rounding); s4GAN's discriminator sees real and fake maps as one batch (other dropout draws).
-RECIPE_VERSION = 5
+# 6: the shapes recipe's loss adds soft Dice (``dice_weight``, not in the store key) at 60 epochs.
+RECIPE_VERSION = 6
 
 _CACHE_ATTR = "_alkit_fingerprint"
 

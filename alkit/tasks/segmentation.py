@@ -55,7 +55,7 @@ def decode_preview(text: str) -> np.ndarray:
 
 SEG_SSL_METHODS = (None, "s4gan")
 # recipe keys passed to the trainers as they are (see alkit.engine.train.segmentation.train_segmentation)
-TRAIN_OPTIONS = ("optimizer", "schedule", "warmup", "min_epoch_steps", "ema", "weight_decay")
+TRAIN_OPTIONS = ("optimizer", "schedule", "warmup", "min_epoch_steps", "ema", "weight_decay", "dice_weight")
 # the settings every SegmentationTask recipe must hold
 RECIPE_KEYS = ("tolerance", "model", "pretrained", "epochs", "lr", "batch_size", "crop_size", "scale_range",
                "head_lr_mult", "threshold", "ensemble_size", "ll_weight", "iterations", "s4gan")

@@ -65,7 +65,8 @@ from torch import nn
 
 from alkit.engine.models.discriminator import S4GANDiscriminator
 from alkit.engine.train.common import autocast, learning_loss_term, make_generator, optimizer_impl
-from alkit.engine.train.segmentation import WeightAverage, _batch, _norm, param_groups, seg_optimizer, to_layout
+from alkit.engine.train.segmentation import (WeightAverage, _batch, _norm, param_groups, seg_optimizer, soft_dice_loss,
+                                             to_layout)
 
 # Mittal et al. 2019 (s4GAN branch), paper-scale settings; see the module docstring.
 S4GAN_DEFAULTS = dict(lambda_fm=0.1, lambda_st=1.0, st_threshold=0.6, lr_d=1e-4, betas_d=(0.9, 0.99), d_width=64)
@@ -144,7 +145,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
                 ll_stop_fraction: float = 0.6, optimizer: str = "sgd", schedule: str = "poly", warmup: int = 0,
                 ema: float = 0.0, d_dropout_layers: int = 4, lr_d_schedule: str = "constant", d_loss: str = "sum",
                 d_input: str = "normalised", real_batch: str = "same", ignore_fill: str = "prediction",
-                sampling: str = "replacement", d_pool: int = 1, device=None, progress: bool = False, stats: dict | None = None):
+                sampling: str = "replacement", d_pool: int = 1, dice_weight: float = 0.0, device=None, progress: bool = False,
+                stats: dict | None = None):
     """Train segmentation network ``model`` (the generator) with s4GAN; returns ``(model, discriminator)``
     both in eval mode.
 
@@ -157,8 +159,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     Learning Loss module trained with the generator (CE + ``ll_weight`` x ranking loss), as in
     :func:`alkit.engine.train.segmentation.train_segmentation`. ``stats``: optional dict that
     receives the mean losses and the fraction of unlabelled images that passed the threshold.
-    ``optimizer``, ``schedule``, ``warmup``, ``ema``: the generator's optimiser and weight averaging
-    as in the supervised recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
+    ``optimizer``, ``schedule``, ``warmup``, ``ema``, ``dice_weight``: the generator's optimiser, weight
+    averaging and labelled loss (cross-entropy + ``dice_weight`` x soft Dice) as in the supervised recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
     ``d_dropout_layers``, ``lr_d_schedule``, ``d_loss``, ``d_input``, ``real_batch``, ``ignore_fill``,
     ``sampling``: alkit's choice or the original's (:data:`S4GAN_ORIGINAL`), see the module
     docstring. ``d_pool``: D sees its input average-pooled ``d_pool`` x ``d_pool`` (1 = the original;
@@ -229,7 +231,7 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         pix = F.cross_entropy(logits_l, yl, ignore_index=ignore_index, reduction="none")
         valid = (yl != ignore_index).sum((1, 2)).clamp_min(1)
         ce = pix.sum() / valid.sum()
-        loss = ce
+        loss = ce + dice_weight * soft_dice_loss(logits_l, yl, ignore_index) if dice_weight else ce
         if lossnet is not None:
             with autocast(device):
                 loss = loss + ll_weight * learning_loss_term(lossnet, taps, pix.sum((1, 2)) / valid,

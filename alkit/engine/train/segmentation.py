@@ -34,6 +34,24 @@ def _norm(x_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     return (x_uint8.float() / 255.0 - m) / s
 
 
+def soft_dice_loss(logits: torch.Tensor, y: torch.Tensor, ignore_index: int = 255, smooth: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss (Milletari et al. 2016, V-Net), a scalar: ``1 - mean_k (2 sum p_k g_k + s) / (sum p_k
+    + sum g_k + s)`` over the classes ``k``, with ``p`` the softmax of ``logits`` float ``[B, K, H, W]``,
+    ``g`` the one-hot masks ``y`` int ``[B, H, W]``, sums over every valid pixel of the batch (pixels at
+    ``ignore_index`` count for neither), ``s = smooth`` (a class absent from both scores 1).
+
+    Each class weighs the same whatever its area, so a thin class the network has not learned yet
+    costs as much as a large one; pixel cross-entropy alone lets a network ignore it for a long
+    time (the ``shapes`` recipe's reason, :data:`alkit.experiments.recipes.SEGMENTATION`)."""
+    valid = (y != ignore_index).unsqueeze(1)
+    probs = torch.softmax(logits.float(), 1) * valid
+    onehot = F.one_hot(torch.where(valid.squeeze(1), y, torch.zeros_like(y)), logits.shape[1])
+    onehot = onehot.permute(0, 3, 1, 2).to(probs.dtype) * valid
+    inter = (probs * onehot).sum((0, 2, 3))
+    total = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    return 1.0 - ((2.0 * inter + smooth) / (total + smooth)).mean()
+
+
 def random_scaled_crop(x: torch.Tensor, y: torch.Tensor, size: int, scale_range=(0.5, 1.5), hflip: bool = True,
                        ignore_index: int = 255, generator: torch.Generator | None = None):
     """Batched random scale + crop (+ horizontal flip) of images and masks.
@@ -149,7 +167,7 @@ def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *,
                        poly_power: float = 0.9, head_lr_mult: float = 10.0, ignore_index: int = 255,
                        lossnet: nn.Module | None = None, ll_weight: float = 1.0, ll_stop_fraction: float = 0.6,
                        optimizer: str = "sgd", schedule: str = "poly", warmup: int = 0, min_epoch_steps: int = 0,
-                       ema: float = 0.0, device=None, progress: bool = False) -> nn.Module:
+                       ema: float = 0.0, dice_weight: float = 0.0, device=None, progress: bool = False) -> nn.Module:
     """Train ``model`` on pool items ``labelled`` of ``images`` / ``masks`` for ``epochs`` passes.
 
     images: uint8 ``[N, 3, H, W]`` or list of ``[3, H_i, W_i]``; masks: uint8 ``[N, H, W]`` / list
@@ -158,8 +176,10 @@ def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *,
     ``ll_weight`` x margin ranking loss, the module's gradient into the backbone is stopped after
     ``ll_stop_fraction`` of the steps. The defaults are the paper's (SGD, poly); ``optimizer``,
     ``schedule``, ``warmup`` (:func:`seg_optimizer`), ``min_epoch_steps`` (:func:`train_steps`) and
-    ``ema`` (:class:`WeightAverage`: the averaged weights are the returned model's) serve the small
-    network's recipe (:data:`alkit.experiments.recipes.SEGMENTATION`). Returns the model in eval mode.
+    ``ema`` (:class:`WeightAverage`: the averaged weights are the returned model's) and ``dice_weight``
+    (the loss adds ``dice_weight`` x :func:`soft_dice_loss` of each batch; 0 = cross-entropy alone, the
+    paper's) serve the small network's recipe (:data:`alkit.experiments.recipes.SEGMENTATION`).
+    Returns the model in eval mode.
     """
     from tqdm.auto import tqdm
 
@@ -191,6 +211,8 @@ def train_segmentation(model: nn.Module, images, masks, labelled: np.ndarray, *,
             valid = (y != ignore_index).sum((1, 2)).clamp_min(1)
             per_image = pix.sum((1, 2)) / valid  # [B] mean CE over each image's labelled pixels
             loss = pix.sum() / valid.sum()
+            if dice_weight:
+                loss = loss + dice_weight * soft_dice_loss(logits, y, ignore_index)
             if lossnet is not None:
                 with autocast(device):
                     loss = loss + ll_weight * learning_loss_term(lossnet, taps, per_image,
