@@ -160,7 +160,8 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
     :func:`alkit.engine.train.segmentation.train_segmentation`. ``stats``: optional dict that
     receives the mean losses and the fraction of unlabelled images that passed the threshold.
     ``optimizer``, ``schedule``, ``warmup``, ``ema``, ``dice_weight``: the generator's optimiser, weight
-    averaging and labelled loss (cross-entropy + ``dice_weight`` x soft Dice) as in the supervised recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
+    averaging and labelled loss (cross-entropy + ``dice_weight`` x soft Dice) as in the supervised
+    recipe (:func:`alkit.engine.train.segmentation.train_segmentation`).
     ``d_dropout_layers``, ``lr_d_schedule``, ``d_loss``, ``d_input``, ``real_batch``, ``ignore_fill``,
     ``sampling``: alkit's choice or the original's (:data:`S4GAN_ORIGINAL`), see the module
     docstring. ``d_pool``: D sees its input average-pooled ``d_pool`` x ``d_pool`` (1 = the original;
@@ -231,7 +232,9 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         pix = F.cross_entropy(logits_l, yl, ignore_index=ignore_index, reduction="none")
         valid = (yl != ignore_index).sum((1, 2)).clamp_min(1)
         ce = pix.sum() / valid.sum()
-        loss = ce + dice_weight * soft_dice_loss(logits_l, yl, ignore_index) if dice_weight else ce
+        loss = ce
+        if dice_weight:  # as train_segmentation adds it
+            loss = loss + dice_weight * soft_dice_loss(logits_l, yl, ignore_index)
         if lossnet is not None:
             with autocast(device):
                 loss = loss + ll_weight * learning_loss_term(lossnet, taps, pix.sum((1, 2)) / valid,
