@@ -7,15 +7,19 @@ import pytest
 import torch
 
 from alkit.engine.data import DatasetNotFound, load_dataset
+from alkit.engine.data.digits import load_digits
 
 
 def test_digits_fixed_stratified_split():
     d = load_dataset("digits")
     assert d.train_x.dtype == torch.uint8 and d.train_x.shape[1:] == (1, 8, 8)
     assert len(d.train_x) + len(d.test_x) == 1797
-    assert abs(len(d.test_x) - 0.3 * 1797) < 2
-    counts = np.bincount(d.test_y.numpy(), minlength=10)
-    assert counts.min() >= 50  # stratified: every class well represented
+    assert (len(d.train_x), len(d.test_x)) == (898, 899)  # TEST_FRACTION 0.5
+    for y in (d.train_y, d.test_y):  # stratified: each class ~10 % of either side
+        counts = np.bincount(y.numpy(), minlength=10)
+        assert counts.min() >= 85 and counts.max() <= 95
+    former = load_digits(test_fraction=0.3)  # the split before 2026-12-06
+    assert (len(former.train_x), len(former.test_x)) == (1257, 540)
     again = load_dataset("digits")
     assert torch.equal(d.test_x, again.test_x) and torch.equal(d.train_y, again.train_y)
     assert int(d.train_x.max()) == 255
