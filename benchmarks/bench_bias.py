@@ -12,13 +12,13 @@ per-row meters (with --per-row, for reference): alkit's public meters called row
         sums: every call recomputes its pool x pool terms with exact distances; slow, ~30x bias_table).
 
 The run is fabricated: 8 strategies x 5 trials x 4 cycles (100 random initial picks, then 50 per
-cycle, the digits high-budget regime) on an 898 x 64 pool of 10 Gaussian clusters (the digits
+cycle, the digits high-budget regime) on a 1,257 x 64 pool of 10 Gaussian clusters (the digits
 pool's size; classes = clusters). The strategies pick with different biases (random, one class
 first, outliers first, dense points first, ...), so the summary shows the meters telling them apart.
 The variants alternate, --repeats times, on one thread each (BLAS and torch), and the median is
 reported; the script checks that alkit and plain agree.
 
-Usage: python benchmarks/bench_bias.py [--repeats 3] [--n 898] [--dim 64] [--per-row]
+Usage: python benchmarks/bench_bias.py [--repeats 3] [--n 1257] [--dim 64] [--per-row]
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def timed(fn) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--n", type=int, default=898)
+    ap.add_argument("--n", type=int, default=1257)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--per-row", action="store_true", help="also time the public meters called row by row")
     args = ap.parse_args()

@@ -157,7 +157,7 @@ def _digits_run(seed: int, lambda_u: float) -> float:
 
 
 def test_uda_learns_from_unlabelled_digits():
-    """20 labels (2 per class) of the 898-image digits pool: UDA (lambda_u = 1, the rest of the
+    """20 labels (2 per class) of the 1,257-image digits pool: UDA (lambda_u = 1, the rest of the
     pool unlabelled) against the identical run without the consistency term (lambda_u = 0: same
     labelled batches, augmentation, steps and schedule). Paired over seeds; the numbers are printed."""
     threads = torch.get_num_threads()

@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 
 PSEUDO_COUNT = 0.5  # added to every class count before KL (the Jeffreys / Krichevsky-Trofimov estimate)
-CHUNK = 512  # rows per distance block: a block holds CHUNK x n float64 (3.7 MB for the 898-image digits pool)
+CHUNK = 512  # rows per distance block: a block holds CHUNK x n float64 (5 MB for a 1,257-image pool)
 K_NN = 20  # neighbours of TypiClust's typicality (Hacohen et al. 2022)
 _EXACT = "donot_use_mm_for_euclid_dist"  # torch.cdist mode: exact, and the same whatever the block size
 

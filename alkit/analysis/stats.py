@@ -208,7 +208,7 @@ def paired_test(gaps, level: float = DEFAULT_LEVEL) -> dict:
 
     For n < :data:`MIN_TRIALS` the interval and p are NaN (no verdict). If all differences are
     equal (sd = 0) the t statistic is undefined, and the interval and p are NaN too (no warning):
-    metrics are discrete (one test image is 1/899 of digits' accuracy), so three equal gaps happen
+    metrics are discrete (one test image is 1/540 of digits' accuracy), so three equal gaps happen
     by chance and a zero spread is not a zero uncertainty. :func:`verdict_words` then says
     "indistinguishable from": never "above"/"below" without a measured spread.
     """

@@ -16,7 +16,7 @@ REGIMES = {
     ("cifar100", "high"): (5000, 2500, 6),
     ("cifar10", "low"): (250, 250, 7),  # Sec. 3.2.4
     ("cifar100", "low"): (500, 500, 7),
-    # digits: the same shapes shrunk: "high" starts at ~11 % of the 898-image pool (100 + 3 x 50;
+    # digits: the same shapes shrunk: "high" starts at ~8 % of the 1,257-image pool (100 + 3 x 50;
     # 3 query cycles, not the paper's 6; the notebooks run its first 2, see DIGITS_CYCLES),
     # "low" at 2 labels per class (20 + 7 x 20; the notebooks run its first 3 cycles).
     ("digits", "high"): (100, 50, 3),

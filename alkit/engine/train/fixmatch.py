@@ -24,7 +24,7 @@ BatchNorm weights from weight decay; alkit decays every parameter.
 
 Scaling for the embedded digits (``alkit.experiments.recipes``): the SSL-X runs pass the recipe's
 unlabelled batch, the same for UDA and FixMatch (64 with a labelled batch of 64, i.e. mu = 1
-instead of 7): 7 x 64 = 448 unlabelled images per step would be half of the 898-image pool
+instead of 7): 7 x 64 = 448 unlabelled images per step would be a third of the 1,257-image pool
 twice over (two views) and triple the CPU time per step; lr 0.1 instead of 0.03 (measured: the
 300-step cosine schedule is too short for 0.03). Without an explicit ``unlabelled_batch``
 :func:`train_fixmatch` uses the original's ``MU`` x ``batch_size``.
