@@ -185,6 +185,19 @@ def test_report_prints_effect_interval_margin_and_writes_board(tmp_path, monkeyp
     assert len(board.load_rows(tmp_path / "verdicts")) == 1
 
 
+def test_an_undecidable_claim_says_more_than_1000_trials(tmp_path, monkeypatch, capsys):
+    """Gaps of +-15 points around +3 (sd ~16): trials_needed finds no count up to 1000 at the 1-point margin."""
+    monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
+    df = frame({"random": 0.0, "entropy": 0.0})
+    ent = df.strategy == "entropy"
+    df.loc[ent, "accuracy"] = df.loc[ent, "accuracy"].to_numpy() + 0.03 + 0.15 * (-1.0) ** np.arange(ent.sum())
+    rows = C.report(df, "00", preset="default")
+    out = capsys.readouterr().out
+    assert rows.set_index("key").loc["entropy-beats-random"].verdict == C.INCONCLUSIVE
+    assert "; more than 1000 trials would decide it at its 1.0-point margin" in out
+    assert "about more than" not in out
+
+
 def test_negative_claim_with_wide_interval_is_not_replicated(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
     rng = np.random.default_rng(1)

@@ -723,7 +723,7 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
     if verdict == INCONCLUSIVE and np.isfinite(row["min_detectable"]):
         need = row["trials_needed"]
         tail = (f" (smallest gap this run could detect: {row['min_detectable']:.1f} {unit} at 80 % power from sd "
-                f"{100 * sd:.1f} and n={n_min}; about {need if need else 'more than 1000'} trials would decide it "
+                f"{100 * sd:.1f} and n={n_min}; {f'about {need}' if need else 'more than 1000'} trials would decide it "
                 f"at its {100 * delta:.1f}-point margin)")
     if smoke:
         verdict, tail = not_tested(SMOKE), ""
