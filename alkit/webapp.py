@@ -42,11 +42,12 @@ SANDBOX = '''from alkit.explorers import ALSandbox
 sandbox = ALSandbox(cycle=1, workers=1, **settings)
 sandbox.widget()'''
 
-POOL = '''import alkit
-from alkit.explorers import PoolInspector
-sandbox.wait()  # the sandbox's first experiment: read from the results store when it was run before
-picks = alkit.run(sandbox.experiment(), with_selected=True, progress=False)  # all stored now: read at once
-PoolInspector(sandbox.data(), picks, strategy=sandbox.strategy).widget()'''
+# the page is sent once every cell has run: the inspector is filled in by a daemon thread when the
+# sandbox's runs are done, so the page does not wait for their training
+POOL = '''from alkit.explorers import PoolInspector, deferred_widget
+def pool_view():  # the sandbox's runs are done: its results are read from the store at once
+    return PoolInspector(sandbox.data(), sandbox.results(), strategy=sandbox.strategy).widget()
+deferred_widget(pool_view, sandbox.wait, "the pool inspector appears when the sandbox's runs are done")'''
 
 CLICKS = '''from alkit.engine.data import load_dataset
 from alkit.explorers import ClickExplorer
@@ -79,7 +80,7 @@ def app_notebook():
     nb.cells = [v4.new_markdown_cell(INTRO), v4.new_code_cell(SETTINGS),
                 v4.new_markdown_cell("## AL sandbox"), v4.new_code_cell(SANDBOX),
                 v4.new_markdown_cell("## Click explorer (shapes scenes, polygon annotator)"), v4.new_code_cell(CLICKS),
-                v4.new_markdown_cell("## Pool inspector (the picks of the sandbox's first experiment and of Random)"),
+                v4.new_markdown_cell("## Pool inspector (the picks of the sandbox's experiment and of Random)"),
                 v4.new_code_cell(POOL)]
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     return nb

@@ -371,3 +371,79 @@ def test_sandbox_runs_a_notebook_cell_strategy_in_this_process(tmp_path):
     finally:
         box.close()
         unregister_strategy("cell-margin")
+
+
+def test_deferred_widget_shows_its_message_at_once_and_the_view_when_ready(tiny_run):
+    import threading
+    import time
+
+    import ipywidgets as w
+
+    from alkit.explorers import deferred_widget
+
+    go = threading.Event()
+    box = deferred_widget(lambda: PoolInspector(tiny_run.data(), tiny_run.results(), strategy="entropy").widget(),
+                          go.wait, "waiting for the runs")
+    time.sleep(0.3)
+    assert len(box.children) == 1 and "waiting for the runs" in box.children[0].value  # not blocked, not built
+    go.set()
+    end = time.monotonic() + 60
+    while box.children[0].__class__ is w.HTML and time.monotonic() < end:
+        time.sleep(0.05)
+    view = box.children[0]
+    assert isinstance(view, w.VBox)  # the inspector's controls, summary and figure
+    out = view.children[-1]
+    # built off the kernel's main thread: the figure is a PNG output, not a capture (which needs that thread)
+    assert len(out.outputs) == 1 and out.outputs[0]["data"]["image/png"]
+
+
+def test_deferred_widget_shows_an_error_in_place_of_the_message():
+    import time
+
+    from alkit.explorers import deferred_widget
+
+    def broken():
+        raise RuntimeError("a run failed")
+
+    box = deferred_widget(broken, lambda: None, "waiting")
+    end = time.monotonic() + 10
+    while "error" not in box.children[0].value and time.monotonic() < end:
+        time.sleep(0.02)
+    assert box.children[0].value == "<b>error: a run failed</b>"
+
+
+def test_web_app_page_does_not_wait_for_the_sandbox_training():
+    """Voila sends the page once every cell has run: the pool cell must return while the sandbox trains
+    (it waited for the whole first experiment, which on a busy 2-core machine took over 2 minutes)."""
+    import threading
+    import time
+
+    import ipywidgets as w
+
+    from alkit.webapp import POOL
+
+    release = threading.Event()
+
+    class TrainingSandbox:  # what the cell uses of ALSandbox; its runs end when ``release`` is set
+        strategy = "entropy"
+
+        def wait(self):
+            release.wait()
+
+        def data(self):
+            return None
+
+        def results(self):
+            raise RuntimeError("the runs were stopped")
+
+    scope = {"sandbox": TrainingSandbox()}
+    t0 = time.monotonic()
+    exec(compile(POOL, "pool-cell", "exec"), scope)  # noqa: S102 - the app's own cell
+    assert time.monotonic() - t0 < 5
+    box = eval(compile(POOL.splitlines()[-1], "pool-cell", "eval"), scope)  # noqa: S307 - its displayed value
+    assert isinstance(box, w.VBox) and "appears when" in box.children[0].value
+    release.set()
+    end = time.monotonic() + 10
+    while "error" not in box.children[0].value and time.monotonic() < end:
+        time.sleep(0.02)
+    assert "the runs were stopped" in box.children[0].value

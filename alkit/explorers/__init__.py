@@ -15,9 +15,9 @@ displays the widget and the static figure of the current state.
   the approximated mask's IoU (Mittal et al. Sec. 4, Figs. 10-11).
 """
 
-from alkit.explorers.base import Explorer
+from alkit.explorers.base import Explorer, deferred_widget
 from alkit.explorers.clicks import ClickExplorer
 from alkit.explorers.pool import PoolInspector
 from alkit.explorers.sandbox import ALSandbox
 
-__all__ = ["Explorer", "ALSandbox", "PoolInspector", "ClickExplorer"]
+__all__ = ["Explorer", "ALSandbox", "PoolInspector", "ClickExplorer", "deferred_widget"]

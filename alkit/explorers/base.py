@@ -59,7 +59,9 @@ class Explorer:
             except Exception as e:  # shown, not raised: a widget callback has no one to raise to
                 text.value = f"<b>error: {e}</b>"
                 return
-            if live:  # from any thread: the figure as PNG output (no pyplot state, no output capture)
+            if live or threading.current_thread() is not threading.main_thread():
+                # from any thread: the figure as PNG output (no pyplot state, no output capture, which
+                # needs the kernel's main thread; e.g. a widget built by :func:`deferred_widget`)
                 try:
                     out.outputs = (figure_output(self.render(fig=_bare_figure())),)
                 except Exception as e:  # noqa: BLE001 - shown like a summary error
@@ -97,6 +99,30 @@ class Explorer:
 
         print(self.summary())
         display(self.widget())
+
+
+def deferred_widget(build, wait, message: str):
+    """A box shown at once with ``message``; a daemon thread calls ``wait()`` and then ``build()``
+    (which returns a widget) and puts that widget in the box, or the error in place of the message.
+
+    For a view that needs a background computation first (the web app's pool inspector needs the
+    sandbox's first experiment): the page, which Voila sends only once every cell has run, does not
+    wait for the training."""
+    import ipywidgets as w
+
+    note = w.HTML(f"<i>{message}</i>")
+    note.add_class("alkit-deferred")
+    box = w.VBox([note])
+
+    def fill():
+        try:
+            wait()
+            box.children = (build(),)
+        except Exception as e:  # noqa: BLE001 - shown: a background thread has no one to raise to
+            note.value = f"<b>error: {e}</b>"
+
+    threading.Thread(target=fill, daemon=True, name="alkit-deferred").start()
+    return box
 
 
 def _bare_figure():

@@ -49,9 +49,11 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
     driver = chromium
     try:
         wait_http(f"http://127.0.0.1:{port}/", 120, tmp_path / "voila.log")
-        # Voila answers once it has executed the whole app in a fresh kernel: on the slow 2-core
-        # machine with two other busy processes that took over the fixture's 120 s (2026-12-06)
-        driver.set_page_load_timeout(360)
+        # Voila answers once it has executed the whole app in a fresh kernel (torch imported, the
+        # sandbox's first drawing): a margin for a slow, busy 2-core machine. Selenium's own HTTP
+        # client gives up after 120 s whatever the page-load timeout, so it is raised as well.
+        driver.set_page_load_timeout(300)
+        driver.command_executor.client_config.timeout = 330
         driver.get(f"http://127.0.0.1:{port}/{QUERY}")
         wait = WebDriverWait(driver, 240, poll_frequency=0.5)
         summaries = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()]
