@@ -223,8 +223,8 @@ def test_too_few_trials_and_not_tested(tmp_path, monkeypatch):
     monkeypatch.setenv("ALKIT_OUTPUTS", str(tmp_path))
     rows = C.report(frame({"random": 0.0, "coreset": 0.05}, n_trials=2), "00", preset="default", show=False)
     assert rows.verdict.tolist() == ["too few trials (n=2)"]
-    rows = C.report(frame({"random": 0.0, "coreset": 0.05}), "06", preset="default", show=False).set_index("key")
-    assert rows.loc["06-nothing-beats-ssl-random"].verdict == "not tested (this notebook runs no s4GAN; see notebook 07)"
+    rows = C.report(frame({"random": 0.0, "coreset": 0.05}), "07", preset="default", show=False).set_index("key")
+    assert rows.loc["07-nothing-beats-ssl-random"].verdict == "not tested (needs SSL-Random (s4GAN) runs)"
 
 
 def test_missing_part_is_not_tested_not_replicated(tmp_path, monkeypatch):

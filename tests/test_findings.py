@@ -194,6 +194,22 @@ def test_segmentation_claims():
     check(df, "07-entropy-polygon", "not tested (needs Random-Image-Random-Polygon, Random-Image-Entropy-Polygon runs)")
 
 
+def test_segmentation_nothing_beats_ssl_random_covers_raw_and_ssl_runs():
+    """Fig. 13's caption: every image-level run (raw strategies and SSL-AL) against SSL-Random;
+    polygon-level runs are Fig. 15's claim and stay out of this family."""
+    ssl = seg({"random": 0.0, "d-score": -0.005}, ssl="s4gan")
+    below = pd.concat([seg({"random": 0.0, "entropy": 0.0, "ll": -0.01, "random-image-entropy-polygon": 0.1},
+                           ssl="none"), ssl])
+    text = check(below, "07-nothing-beats-ssl-random", REP)
+    for part in ("Random vs SSL-Random", "Entropy vs SSL-Random", "LL vs SSL-Random", "SSL-D-score vs SSL-Random"):
+        assert part in text, text
+    assert "Polygon" not in text
+    above = pd.concat([seg({"random": 0.0, "entropy": 0.08, "ll": 0.0}, ssl="none"), ssl])  # raw Entropy clearly above
+    check(above, "07-nothing-beats-ssl-random", CON)
+    check(seg({"random": 0.0, "entropy": 0.0}, ssl="none"), "07-nothing-beats-ssl-random",
+          "not tested (needs SSL-Random (s4GAN) runs)")
+
+
 def test_heading_labels_and_points():
     from alkit.analysis import stats
 

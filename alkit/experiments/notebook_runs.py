@@ -245,15 +245,16 @@ def _nb06(p: dict, out: NotebookRuns) -> None:
 
 
 def _nb07(p: dict, out: NotebookRuns) -> None:
-    """07_segmentation_ssl cells 06e6e9f1 and 923970a0: Random raw and with s4GAN (+ D-score),
-    polygon-level labelling raw (and with s4GAN when ``ssl_polygons``)."""
+    """07_segmentation_ssl cells 06e6e9f1 and 923970a0: ``raw_strategies`` image-level without SSL
+    (notebook 06's runs), Random and D-score with s4GAN, polygon-level labelling raw (and with s4GAN
+    when ``ssl_polygons``)."""
     options, weights = _seg_common(p)
     common = dict(dataset=p["dataset"], initial=p["initial"], step=p["step"], cycles=p["cycles"], trials=p["trials"],
                   tolerance=p["tolerance"], epochs=p["epochs"], model=p["model"] or None, pretrained=weights,
                   seed=p["seed"], data_options=options, data_root=p["data_root"] or None, download=p["download"])
     it = p["iterations"] or None
-    out.runs.append(PlannedRun("raw image-level", Experiment(strategies=("random",), preview=p["preview_images"],
-                                                             **common)))
+    out.runs.append(PlannedRun("raw image-level", Experiment(strategies=tuple(p["raw_strategies"]),
+                                                             preview=p["preview_images"], **common)))
     out.runs.append(PlannedRun("SSL image-level", Experiment(strategies=("random", "d-score"), ssl="s4gan",
                                                              iterations=it, **common)))
     _imagenet_note(out.runs[0].exp, out)
