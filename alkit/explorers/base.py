@@ -106,11 +106,13 @@ def deferred_widget(build, wait, message: str):
     (which returns a widget) and puts that widget in the box, or the error in place of the message.
 
     For a view that needs a background computation first (the web app's pool inspector needs the
-    sandbox's first experiment): the page, which Voila sends only once every cell has run, does not
-    wait for the training."""
+    sandbox's runs): the page, which Voila sends only once every cell has run, does not wait for the
+    training."""
+    import html
+
     import ipywidgets as w
 
-    note = w.HTML(f"<i>{message}</i>")
+    note = w.HTML(f"<i>{html.escape(message)}</i>")
     note.add_class("alkit-deferred")
     box = w.VBox([note])
 
@@ -119,7 +121,7 @@ def deferred_widget(build, wait, message: str):
             wait()
             box.children = (build(),)
         except Exception as e:  # noqa: BLE001 - shown: a background thread has no one to raise to
-            note.value = f"<b>error: {e}</b>"
+            note.value = f"<b>error: {html.escape(str(e))}</b>"
 
     threading.Thread(target=fill, daemon=True, name="alkit-deferred").start()
     return box
