@@ -62,6 +62,13 @@ def test_run_writes_results_csv(tmp_path):
     assert df.accuracy.between(0, 1).all()
 
 
+def saved_cycles(root) -> int:
+    """Cycle files under ``root`` while a run may be creating and removing folders there (``os.walk``
+    skips a folder that vanishes between listing and reading; ``Path.rglob`` raises: the run's
+    writability check makes and removes ``runs`` itself when it had to create it)."""
+    return sum(f.startswith("cycle") and f.endswith(".json") for _, _, files in os.walk(root) for f in files)
+
+
 def test_killed_run_resumes_to_the_same_results(tmp_path):
     env = os.environ.copy()
     env["ALKIT_OUTPUTS"] = str(tmp_path / "killed")
@@ -73,11 +80,11 @@ def test_killed_run_resumes_to_the_same_results(tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = tmp_path / "killed" / "runs"
     deadline = time.time() + 240
-    while time.time() < deadline and len(list(runs.rglob("cycle*.json"))) < 2:
+    while time.time() < deadline and saved_cycles(runs) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    n_saved = len(list(runs.rglob("cycle*.json")))
+    n_saved = saved_cycles(runs)
     assert 2 <= n_saved < 8, "the kill should land mid-run"
     again = alkit(*RUN, "--out", str(tmp_path / "k"), env=env)
     assert again.returncode == 0, again.stderr
