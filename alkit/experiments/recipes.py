@@ -116,8 +116,8 @@ CLASSIFICATION = {
     # Doubling 600 gains +2.8 / +1.6 / +0.5 points, doubling 1200 +0.1 / -0.2: converged at 1200, and
     # the seed-to-seed spread at 20 labels shrinks (interval 10.2 -> 2.2 points wide). 4x the
     # SSL-X time of notebooks 03, 04 and 08's low budget (25 s per training on one thread).
-    # The raw runs keep 800 steps: 400 are not converged (same command as above, `--min-steps 400`,
-    # 5 seeds: 20 labels 76.4 / 77.9 / 79.0 %, 80 labels 87.2 / 91.0 / 93.0 % at 200 / 400 / 800).
+    # The raw runs keep 800 steps: 400 are not converged (`python benchmarks/bench_recipes.py --recipes
+    # digits-low --seeds 5 --min-steps 400`: 20 labels 76.4 / 77.9 / 79.0 %, 80 labels 87.2 / 91.0 / 93.0 % at 200 / 400 / 800).
     "digits-low": dict(epochs=40, min_steps=800, min_steps_none=400, batch_size=64, lr=0.03, ensemble_size=3,
                        iterations=1200, unlabelled_batch=64, ssl_lr=0.1),
 }
