@@ -282,3 +282,25 @@ def test_look_schedule_never_passes_the_cap(first, cap, expect):
 def test_look_schedule_needs_three_trials(first, cap):
     with pytest.raises(ValueError, match="at least 3 trials"):
         auto.look_schedule(first, cap)
+
+
+def test_board_shows_the_trials_that_would_decide_each_inconclusive_claim(tmp_path):
+    """Only inconclusive rows get a count (a decided or untested claim has nothing to plan); a claim
+    with an interval but no count up to the cap reads "> 1000"; the summary names the fewest."""
+    from alkit.analysis import board
+    rows = [dict(notebook="01", claim="a", section="s", effect=0.6, ci_low=-0.4, ci_high=1.6, margin=1.0,
+                 verdict=C.INCONCLUSIVE, min_detectable=1.4, trials_needed=21, n=7, preset="default", metric="accuracy"),
+            dict(notebook="02", claim="b", section="s", effect=1.0, ci_low=0.1, ci_high=1.9, margin=1.0,
+                 verdict=C.REPLICATED, min_detectable=2.3, trials_needed=81, n=7, preset="default", metric="accuracy"),
+            dict(notebook="03", claim="c", section="s", effect=5.0, ci_low=1.5, ci_high=8.4, margin=1.0,
+                 verdict=C.INCONCLUSIVE, min_detectable=10.1, trials_needed=None, n=5, preset="default", metric="accuracy"),
+            dict(notebook="04", claim="d", section="s", effect=None, ci_low=None, ci_high=None, margin=1.0,
+                 verdict="not tested (no weights)", min_detectable=None, trials_needed=None, n=0, preset="default")]
+    board.write_rows("01", rows, folder=tmp_path)
+    df = board.load_rows(tmp_path)
+    cells = {ln.split(" | ")[1]: ln.split(" | ")[7] for ln in board.board_markdown(df).splitlines()[2:]}
+    assert cells == {"a": "21", "b": "", "c": "> 1000", "d": ""}
+    line = board.summary_line(df)
+    assert "2 of 3 tested claims decided" not in line and "1 of 3 tested claims decided" in line
+    assert "the fewest trials that would decide an inconclusive one: 21 (this run: 5-7)" in line
+    assert "would decide" not in board.summary_line(df[df.verdict != C.INCONCLUSIVE])

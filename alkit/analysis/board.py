@@ -22,7 +22,7 @@ from alkit.paths import outputs_dir
 
 START, END = "<!-- verdict-board:start -->", "<!-- verdict-board:end -->"
 COLUMNS = ["notebook", "claim", "section", "effect", "ci_low", "ci_high", "margin", "verdict", "min_detectable",
-           "n", "preset"]
+           "trials_needed", "n", "preset"]
 
 
 def verdicts_dir() -> Path:
@@ -63,11 +63,26 @@ def _num(v, fmt="{:+.1f}") -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
 
 
+def trials_to_decide(row: dict) -> str:
+    """The board's "trials to decide" cell of an inconclusive claim: the trials whose interval is
+    narrower than the margin, so the claim ends replicated or contradicted whatever the true gap
+    (:func:`alkit.analysis.stats.trials_needed`, from this run's sd); "> 1000" past that cap; empty for
+    a decided or untested claim (nothing to plan) and for a row without an sd."""
+    if row.get("verdict") != "inconclusive":
+        return ""
+    need = row.get("trials_needed")
+    if need is not None and need == need:
+        return str(int(need))
+    md = row.get("min_detectable")
+    return "> 1000" if md is not None and isinstance(md, (int, float)) and math.isfinite(md) else ""
+
+
 def board_markdown(df: pd.DataFrame) -> str:
     """The board as a Markdown table (effects, intervals, margins and the smallest detectable gap in
-    points of the claim's metric)."""
-    lines = ["| notebook | claim | paper | effect [95 % CI] | margin | verdict | smallest detectable gap | n | preset |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    points of the claim's metric; for an inconclusive claim the trials that would decide it)."""
+    lines = ["| notebook | claim | paper | effect [95 % CI] | margin | verdict | smallest detectable gap | "
+             "trials to decide | n | preset |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.to_dict("records"):
         eff = _num(r.get("effect"))
         if eff and _num(r.get("ci_low")):
@@ -75,17 +90,24 @@ def board_markdown(df: pd.DataFrame) -> str:
         unit = " mIoU" if r.get("metric") == "miou" else ""
         lines.append(f"| {r['notebook']} | {r['claim']} | {r['section']} | {eff}{unit if eff else ''} | "
                      f"{_num(r.get('margin'), '{:.1f}')} | {r['verdict']} | {_num(r.get('min_detectable'), '{:.1f}')} | "
+                     f"{trials_to_decide(r)} | "
                      f"{int(r['n']) if r.get('n') == r.get('n') and r.get('n') is not None else ''} | {r.get('preset', '')} |")
     return "\n".join(lines)
 
 
 def summary_line(df: pd.DataFrame) -> str:
-    """One line: claims decided (replicated or contradicted) of those tested, and the median 95 %
+    """One line: claims decided (replicated or contradicted) of those tested, the fewest trials that
+    would decide an inconclusive one (:func:`trials_to_decide`; the table has each one's) and the median 95 %
     half-width per metric."""
     verdicts = df["verdict"].astype(str) if len(df) else pd.Series(dtype=str)
     decided = verdicts.isin(["replicated", "contradicted"]).sum()
     tested = verdicts.isin(["replicated", "contradicted", "inconclusive"]).sum()
     parts = [f"{decided} of {tested} tested claims decided ({len(df)} claims on the board)"]
+    need = sorted(int(c) for c in (trials_to_decide(r) for r in df.to_dict("records")) if c.isdigit()) if len(df) else []
+    if need:
+        ns = pd.to_numeric(df.loc[verdicts == "inconclusive", "n"], errors="coerce").dropna()
+        ran = f"{int(ns.min())}" if ns.min() == ns.max() else f"{int(ns.min())}-{int(ns.max())}"
+        parts.append(f"the fewest trials that would decide an inconclusive one: {need[0]} (this run: {ran})")
     if len(df):
         hw = (df["ci_high"].astype(float) - df["ci_low"].astype(float)) / 2
         for metric, h in hw.groupby(df.get("metric", pd.Series("", index=df.index))):
