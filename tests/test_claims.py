@@ -304,3 +304,30 @@ def test_board_shows_the_trials_that_would_decide_each_inconclusive_claim(tmp_pa
     assert "2 of 3 tested claims decided" not in line and "1 of 3 tested claims decided" in line
     assert "the fewest trials that would decide an inconclusive one: 21 (this run: 5-7)" in line
     assert "would decide" not in board.summary_line(df[df.verdict != C.INCONCLUSIVE])
+
+
+def test_verdict_figure_draws_an_untested_interval_grey_and_dashed_without_a_margin():
+    """A not-tested row with an interval (no margin, or part of its family not run) must not look
+    decided: grey dashed bar, hollow dot, its own legend entry, and no margin mark when it has none."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from alkit.analysis.plots import plot_verdicts
+    board = pd.DataFrame([
+        dict(notebook="02", claim="rep", effect=1.0, ci_low=0.1, ci_high=1.9, margin=1.0, verdict=C.REPLICATED),
+        dict(notebook="02", claim="describe", effect=-0.8, ci_low=-2.2, ci_high=0.5, margin=np.nan,
+             verdict="not tested (no margin: the paper names none; the interval is shown above)"),
+        dict(notebook="07", claim="family", effect=4.4, ci_low=3.5, ci_high=5.3, margin=2.0,
+             verdict="not tested (part of the named family was not run: no SSL polygon runs)")])
+    fig = plot_verdicts(board)
+    ax = fig.axes[0]
+    bars = [ln for ln in ax.lines if len(ln.get_xdata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1]]
+    by_row = {int(ln.get_ydata()[0]): ln for ln in bars}
+    assert by_row[0].get_linestyle() == "-" and by_row[1].get_linestyle() == "--" == by_row[2].get_linestyle()
+    assert matplotlib.colors.to_rgb(by_row[1].get_color()) == (0.6, 0.6, 0.6)
+    assert matplotlib.colors.to_rgb(by_row[0].get_color()) != (0.6, 0.6, 0.6)
+    margins = sorted(float(ln.get_ydata()[0]) for ln in ax.lines if ln.get_marker() == "|")
+    assert margins == [0.0, 2.0]  # row 1 has no margin
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["replicated", "contradicted", "inconclusive"] and any("no verdict" in t for t in labels)
+    plt.close(fig)

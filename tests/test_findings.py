@@ -118,6 +118,10 @@ def test_ssl_random_with_fewer_labels_has_no_margin():
     text = check(two({"random": 0.15}, raw, "ssl", "uda", "none"), "02-ssl-fewer-labels",
                  "not tested (no margin: the paper names none; the interval is shown above)", ssl="uda")
     assert "with 100 labels minus raw Entropy with 200" in text and "95 % CI" in text
+    # no margin anywhere: not in the part line, not on the board row, no trials planned against one
+    assert "margin" not in text.replace("no margin", "") and "below the margin" not in text
+    row = judge(two({"random": 0.15}, raw, "ssl", "uda", "none"), "02-ssl-fewer-labels", ssl="uda").row
+    assert np.isnan(row["margin"]) and row["trials_needed"] is None and np.isfinite(row["ci_low"])
 
 
 def test_no_strategy_consistently_beats_random():

@@ -671,7 +671,8 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
     if dataset is None and df is not None and "dataset" in df.columns and len(df):
         dataset = str(df["dataset"].iloc[0])
     delta = spec.margin if spec.margin is not None else margin(dataset, y)
-    row.update(margin=100 * delta, metric=y)
+    describe = spec.quantifier == "describe"  # no margin: the interval is shown, no margin and no verdict
+    row.update(margin=np.nan if describe else 100 * delta, metric=y)
     unit = _unit(y)
     mtxt = f"margin {100 * delta:+.1f} {unit}"
     try:
@@ -695,8 +696,8 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
             ci = _fmt_ci(s["ci_low"], s["ci_high"], level)
             extra = f"; {s['detail']}" if s["detail"] else ""
             word = _part_word(spec.quantifier, s, a) if s["n"] >= stats.MIN_TRIALS else too_few(s["n"])
-            lines.append(f"  {p.name}: {100 * s['gap']:+.1f} {unit} {ci} over {s['n']} paired trials, {mtxt}: "
-                         f"{word}{extra}")
+            judged = "" if describe else f", {mtxt}: {word}"
+            lines.append(f"  {p.name}: {100 * s['gap']:+.1f} {unit} {ci} over {s['n']} paired trials{judged}{extra}")
         lines += [f"  {p.name}: not tested ({p.missing})" for p in missing]
     if not st:
         verdict = not_tested("; ".join(p.missing for p in missing) or "no paired results")
@@ -722,7 +723,8 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
         sd = float(np.nanmax([s["sd_max"] for s in st])) if any(np.isfinite(s["sd_max"]) for s in st) else np.nan
         if np.isfinite(sd) and sd > 0 and n_min >= 2:  # no spread (equal gaps): no interval, no power
             row["min_detectable"] = 100 * stats.min_detectable(sd, n_min, level)
-            row["trials_needed"] = stats.trials_needed(sd, delta, level=1 - (1 - level) / max(len(parts), 1))
+            if not describe:  # trials to decide a margin the claim does not have: none
+                row["trials_needed"] = stats.trials_needed(sd, delta, level=1 - (1 - level) / max(len(parts), 1))
     tail = ""
     if verdict == INCONCLUSIVE and np.isfinite(row["min_detectable"]):
         need = row["trials_needed"]

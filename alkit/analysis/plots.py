@@ -219,30 +219,41 @@ def savefig(fig, name: str, folder: str | Path | None = None) -> Path:
 
 
 def plot_verdicts(board, *, ax=None):
-    """The verdict board as a figure: one row per tested claim, its effect (points) with the 95 %
-    interval as a bar, 0 and the claim's margin as marks, coloured by verdict (seaborn palette).
+    """The verdict board as a figure: one row per claim with an effect, its effect (points) with the
+    95 % interval as a bar, 0 and the claim's margin as marks, coloured by verdict (seaborn palette).
+    A row with an interval but no verdict (not tested: no margin, or part of its family not run) is
+    drawn grey, dashed and hollow, so it cannot be read as a decided one.
     ``board``: rows of :func:`alkit.analysis.board.load_rows`. Returns the figure."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     use_style()
     df = board[np.isfinite(board["effect"].astype(float))].reset_index(drop=True)
-    colours = dict(zip(["replicated", "contradicted", "inconclusive", "other"], sns.color_palette("colorblind", 4)))
+    colours = dict(zip(["replicated", "contradicted", "inconclusive"], sns.color_palette("colorblind", 3)))
+    grey = (0.6, 0.6, 0.6)
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(df), 2) + 1.2))
     fig = ax.figure
+    untested = False
     for i, r in df.iterrows():
-        v = str(r["verdict"]).split(" ")[0]
-        c = colours.get(v, colours["other"])
-        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=c, lw=2.5)
-        ax.plot(r["effect"], i, "o", color=c)
-        ax.plot(r["margin"], i, "|", color="black", ms=12)
+        c = colours.get(str(r["verdict"]))
+        if c is None:
+            untested = True
+            ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=grey, lw=2, ls="--")
+            ax.plot(r["effect"], i, "o", mfc="white", mec=grey)
+        else:
+            ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=c, lw=2.5)
+            ax.plot(r["effect"], i, "o", color=c)
+        if np.isfinite(float(r["margin"])):
+            ax.plot(r["margin"], i, "|", color="black", ms=12)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(df)))
     ax.set_yticklabels([f"{r['notebook']}: {str(r['claim'])[:60]}" for _, r in df.iterrows()], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("effect with 95 % interval (points); | = margin")
+    ax.set_xlabel("effect with 95 % interval (accuracy or mIoU points); | = margin")
     for v in ("replicated", "contradicted", "inconclusive"):
         ax.plot([], [], color=colours[v], lw=2.5, label=v)
+    if untested:
+        ax.plot([], [], color=grey, lw=2, ls="--", marker="o", mfc="white", label="no verdict (not tested; interval only)")
     ax.legend(fontsize=7, loc="best")
     return fig
