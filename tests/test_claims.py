@@ -331,3 +331,50 @@ def test_verdict_figure_draws_an_untested_interval_grey_and_dashed_without_a_mar
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:3] == ["replicated", "contradicted", "inconclusive"] and any("no verdict" in t for t in labels)
     plt.close(fig)
+
+
+def _judge_parts(quantifier, parts):
+    """Judge a claim whose parts are given as per-trial gaps (fractions), margin 1 point."""
+    spec = C.ClaimSpec("t", "00", "test claim", "test", quantifier,
+                       lambda df, y, **k: [C.Part(name, diffs=np.asarray(d, float)) for name, d in parts.items()],
+                       margin=0.01)
+    return C.judge(spec, pd.DataFrame({"accuracy": [0.0]}), preset="default", y="accuracy")
+
+
+NARROW_ABOVE = [0.040, 0.042, 0.038, 0.041, 0.039]  # +4.0 points, interval about +-0.2: above 0
+WIDE = [0.10, -0.05, 0.08, -0.04, 0.05]  # +2.8 points, interval about -5 .. +11: undecided, higher upper end
+
+
+@pytest.mark.parametrize("quantifier, parts, verdict, shown, words", [
+    # notebook 03 at d7d5035: "nothing beats SSL-Random" contradicted by one part while the row showed another's interval
+    ("none", {"narrow": NARROW_ABOVE, "wide": WIDE}, C.CONTRADICTED, "narrow", "(the part that contradicts it)"),
+    ("all", {"wide": WIDE, "narrow-below": [-0.040, -0.042, -0.038, -0.041, -0.039]}, C.CONTRADICTED,
+     "narrow-below", "(the part that contradicts it)"),
+    ("most", {"a": NARROW_ABOVE, "b": [0.030, 0.032, 0.028, 0.031, 0.029], "wide": WIDE}, C.REPLICATED, "b",
+     "(the weakest part of the majority)"),
+    ("all", {"a": NARROW_ABOVE, "b": [0.020, 0.032, 0.018, 0.031, 0.019]}, C.REPLICATED, "b", "(the weakest part)"),
+    ("none", {"narrow": NARROW_ABOVE, "wide": WIDE, "below": [-0.04] * 4 + [-0.041]}, C.CONTRADICTED, "narrow",
+     "(the part that contradicts it)"),
+])
+def test_the_row_shows_the_part_that_decides_the_verdict(quantifier, parts, verdict, shown, words):
+    """The board row and the verdict line show an interval that decides the verdict: a contradicted
+    claim the part that contradicts it (never an undecided part with a wider interval), a replicated
+    "most" claim the weakest part of its majority."""
+    v = _judge_parts(quantifier, parts)
+    assert v.row["verdict"] == verdict
+    from alkit.analysis import stats
+    s = stats.paired_test(np.asarray(parts[shown], float))
+    assert v.row["ci_low"] == pytest.approx(100 * s["ci_low"]) and v.row["ci_high"] == pytest.approx(100 * s["ci_high"])
+    line = v.lines[-1]
+    assert line.startswith(f"  => {verdict}: ") and words in line
+    assert f"[95 % CI {100 * s['ci_low']:+.1f}, {100 * s['ci_high']:+.1f}]" in line
+    if verdict == C.CONTRADICTED:  # the shown interval itself is on the contradicting side
+        assert (v.row["ci_low"] > 0) if quantifier == "none" else (v.row["ci_high"] < 1.0)
+    else:
+        assert v.row["ci_low"] > 0
+
+
+def test_an_inconclusive_claim_still_shows_its_weakest_part():
+    v = _judge_parts("none", {"narrow-below": [-0.04] * 4 + [-0.041], "wide": WIDE})
+    assert v.row["verdict"] == C.INCONCLUSIVE and "(the weakest part)" in v.lines[-1]
+    assert v.row["ci_high"] > 5  # the wide part, the one that keeps the claim from being replicated

@@ -646,6 +646,41 @@ def _part_word(quantifier, st, a) -> str:
     return ("above 0" + (" (but below the margin)" if below else "")) if above else ("below the margin" if below else "undecided")
 
 
+def deciding_part(quantifier: str, st: list[dict], verdict: str) -> tuple[dict, str]:
+    """The part a claim's verdict line and board row show, and how to name it: ``st`` holds each
+    tested part's :func:`_part_stats` (``p_pos``, ``p_neg``, ``ci_low``, ``ci_high``).
+
+    - contradicted: the part with the strongest evidence against the claim (smallest ``p_neg`` for
+      "all", smallest ``p_pos`` for "none"; for "most" the weakest of the half that contradicts it),
+      so the interval shown is one that decides the verdict;
+    - replicated: the weakest part ("all": largest ``p_pos``; "none": largest ``p_neg``; "most": the
+      weakest of the majority that replicates it);
+    - otherwise: the weakest part for the claim's direction (lowest lower end; for "none" highest
+      upper end), the one that keeps the claim from being replicated.
+    Before 2026-12-07 every verdict showed that last choice, so a "nothing beats Y" claim
+    contradicted by one part could print another, undecided part's interval (notebook 03: "+2.8
+    [-1.4, +7.0] ... contradicted", decided by SSL-Core-set's +4.0 [+1.8, +6.3])."""
+    p_pos = np.array([s["p_pos"] for s in st])
+    p_neg = np.array([s["p_neg"] for s in st])
+    m = len(st)
+    if verdict == CONTRADICTED:
+        p = p_pos if quantifier == "none" else p_neg
+        k = math.ceil(m / 2) if quantifier == "most" else 1
+        i = int(np.argsort(p, kind="stable")[k - 1])
+        return st[i], ("the weakest of the parts that contradict it" if k > 1 else "the part that contradicts it")
+    if verdict == REPLICATED:
+        p = p_neg if quantifier == "none" else p_pos
+        if quantifier == "most":
+            i = int(np.argsort(p, kind="stable")[m // 2])
+            return st[i], "the weakest part of the majority"
+        return st[int(np.argmax(p))], "the weakest part"
+    if quantifier == "none":
+        i = int(np.argmax([s["ci_high"] if np.isfinite(s["ci_high"]) else np.inf for s in st]))
+    else:
+        i = int(np.argmin([s["ci_low"] if np.isfinite(s["ci_low"]) else -np.inf for s in st]))
+    return st[i], "the weakest part"
+
+
 def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: str = "default",
           notebook: str = "", dataset: str | None = None, y: str | None = None, **ctx) -> Verdict:
     """Judge one claim on ``df`` (rules in the module docstring); returns its printed lines and
@@ -714,11 +749,8 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
         verdict = str(decide(spec.quantifier, pp_f, pn_f, a))
         if verdict != CONTRADICTED and missing:
             verdict = not_tested("part of the named family was not run: " + "; ".join(p.missing for p in missing))
-    # the deciding part: the weakest for the claim's direction
     if st:
-        key = (lambda s: s["ci_low"] if np.isfinite(s["ci_low"]) else -np.inf) if spec.quantifier != "none" else \
-            (lambda s: -s["ci_high"] if np.isfinite(s["ci_high"]) else -np.inf)
-        w = min(st, key=key)
+        w, which = deciding_part(spec.quantifier, st, verdict)
         row.update(effect=100 * w["gap"], ci_low=100 * w["ci_low"], ci_high=100 * w["ci_high"])
         sd = float(np.nanmax([s["sd_max"] for s in st])) if any(np.isfinite(s["sd_max"]) for s in st) else np.nan
         if np.isfinite(sd) and sd > 0 and n_min >= 2:  # no spread (equal gaps): no interval, no power
@@ -736,7 +768,7 @@ def judge(spec: ClaimSpec, df, *, level: float = stats.DEFAULT_LEVEL, preset: st
         row.update(effect=np.nan, ci_low=np.nan, ci_high=np.nan, min_detectable=np.nan, trials_needed=None)
     elif st and np.isfinite(row["effect"]) and verdict in OUTCOMES:
         tail = (f": {100 * w['gap']:+.1f} {unit} {_fmt_ci(w['ci_low'], w['ci_high'], level)}"
-                + (" (the weakest part)" if len(st) > 1 else "") + f", {mtxt}" + tail)
+                + (f" ({which})" if len(st) > 1 else "") + f", {mtxt}" + tail)
     if len(parts) > 1 and not smoke and verdict in OUTCOMES:
         fam = f"{100 * 2 * a:.3g} %"
         rule = {"all": "every part at its own level (intersection-union); contradiction with Holm over the "
