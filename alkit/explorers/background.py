@@ -30,6 +30,7 @@ Every unit runs :func:`alkit.protocol.loop.run_trial` with the results store exa
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -76,27 +77,35 @@ class _Cancelled(Exception):
     """Raised inside a thread-mode unit whose job is no longer wanted."""
 
 
-def _guarded_store(root, config, allowed: Callable[[], bool]):
+def _guarded_store(root, config, allowed: Callable[[], bool], lock=None):
     """A :class:`~alkit.experiments.store.RunStore` whose ``save_cycle`` raises :class:`_Cancelled`
-    instead of writing once ``allowed()`` is false."""
+    instead of writing once ``allowed()`` is false. ``lock`` (the runner's, re-entrant) is held from
+    the check to the end of the write, so a ``want`` that stops the job waits for a write already
+    allowed and no write starts after it: checked and written apart, a cycle could be stored just
+    after ``want`` returned (seen once in a clean-clone CI run)."""
     from alkit.experiments.store import RunStore
+
+    guard = lock if lock is not None else contextlib.nullcontext()
 
     class GuardedStore(RunStore):
         def save_cycle(self, *args, **kwargs):
-            if not allowed():
-                raise _Cancelled()
-            super().save_cycle(*args, **kwargs)
+            with guard:
+                if not allowed():
+                    raise _Cancelled()
+                super().save_cycle(*args, **kwargs)
 
     return GuardedStore(root, config)
 
 
-def run_job_unit(task, unit: Unit, on_cycle, allowed: Callable[[], bool] = lambda: True) -> list[dict]:
+def run_job_unit(task, unit: Unit, on_cycle, allowed: Callable[[], bool] = lambda: True, lock=None) -> list[dict]:
     """One unit through :func:`alkit.protocol.loop.run_trial` (as
     :func:`alkit.experiments.runner.run_unit`), calling ``on_cycle(record)`` after every cycle,
-    loaded or computed; while ``allowed()`` is false no cycle is stored (:class:`_Cancelled`)."""
+    loaded or computed; while ``allowed()`` is false no cycle is stored (:class:`_Cancelled`;
+    ``lock``: held across that check and the write, see :func:`_guarded_store`)."""
     from alkit.protocol.loop import run_trial
 
-    store = _guarded_store(unit.store_root, unit.store_config, allowed) if unit.store_config is not None else None
+    store = (_guarded_store(unit.store_root, unit.store_config, allowed, lock)
+             if unit.store_config is not None else None)
     return run_trial(task, unit.strategy, initial=unit.initial, step=unit.step, cycles=unit.cycles,
                      trial=unit.trial, seed=unit.seed, store=store, meta=unit.meta, metric=unit.metric,
                      on_cycle=on_cycle)
@@ -353,7 +362,7 @@ class UnitRunner:
 
         try:
             with self._training, torch_threads(job.threads):  # as alkit.run's in-process path
-                run_job_unit(job.task, job.unit, on_cycle, allowed)
+                run_job_unit(job.task, job.unit, on_cycle, allowed, lock=self._lock)
             msg = ("done", job.key)
         except _Cancelled:
             return
