@@ -69,9 +69,18 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
         before_img = stable(driver, img)
         before_line = sandbox_line(driver)
 
-        select = Select(driver.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")[1])  # dataset, strategy, ...
-        assert "margin" in [o.text for o in select.options]
-        select.select_by_visible_text("margin")
+        # the dropdown is found again at every use: a widget update can re-render it (a kept element
+        # then raises StaleElementReferenceException; seen once in a clean-clone CI run)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        fresh = WebDriverWait(driver, 30, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,))
+        strategy = lambda d: Select(d.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")[1])  # dataset, strategy, ...
+
+        def choose(text):
+            fresh.until(lambda d: strategy(d).select_by_visible_text(text) or True)
+
+        assert "margin" in fresh.until(lambda d: [o.text for o in strategy(d).options])
+        choose("margin")
         wait.until(lambda d: "margin" in sandbox_line(d).lower() and img(d) != before_img)
         wait.until(lambda d: "trial runs done" not in sandbox_line(d))
         after_img = stable(driver, img)
@@ -79,10 +88,10 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
         after_line = sandbox_line(driver)
         assert after_line != before_line, (before_line, after_line)
         # back to Entropy: its runs are in the results store now, so the answer is complete at once
-        select.select_by_visible_text("entropy")
+        choose("entropy")
         WebDriverWait(driver, 15, poll_frequency=0.25).until(
             lambda d: "entropy" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
-        select.select_by_visible_text("margin")
+        choose("margin")
         WebDriverWait(driver, 15, poll_frequency=0.25).until(
             lambda d: "margin" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
         assert stable(driver, img) == after_img  # the same stored runs, the same curve
