@@ -5,7 +5,10 @@ Each notebook's :func:`alkit.analysis.claims.report` writes its rows to
 ``outputs/verdicts/<notebook>.json`` (atomically; a re-run replaces that notebook's rows).
 :func:`write_board` gathers them at the end of ``python -m alkit reproduce``;
 ``python -m alkit.analysis.board --readme README.md`` puts the generated table between the
-``<!-- verdict-board:start -->`` and ``<!-- verdict-board:end -->`` markers of the README.
+``<!-- verdict-board:start -->`` and ``<!-- verdict-board:end -->`` markers of the README;
+``python -m alkit.analysis.board --compare OTHER.md`` sets this run's board beside another run's
+(:mod:`alkit.analysis.board_compare`), and with ``--readme`` writes that comparison between the
+``<!-- verdict-compare:start -->`` and ``<!-- verdict-compare:end -->`` markers.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import json
 import math
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import pandas as pd
 
+from alkit.analysis import board_compare
 from alkit.paths import outputs_dir
 
 START, END = "<!-- verdict-board:start -->", "<!-- verdict-board:end -->"
+COMPARE_START, COMPARE_END = "<!-- verdict-compare:start -->", "<!-- verdict-compare:end -->"
 COLUMNS = ["notebook", "claim", "section", "effect", "ci_low", "ci_high", "margin", "verdict", "min_detectable",
            "trials_needed", "n", "preset"]
 
@@ -84,11 +91,7 @@ def board_markdown(df: pd.DataFrame) -> str:
              "trials to decide | n | preset |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.to_dict("records"):
-        eff = _num(r.get("effect"))
-        if eff and _num(r.get("ci_low")):
-            eff += f" [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
-        unit = " mIoU" if r.get("metric") == "miou" else ""
-        lines.append(f"| {r['notebook']} | {r['claim']} | {r['section']} | {eff}{unit if eff else ''} | "
+        lines.append(f"| {r['notebook']} | {r['claim']} | {r['section']} | {board_compare.effect_cell(r)} | "
                      f"{_num(r.get('margin'), '{:.1f}')} | {r['verdict']} | {_num(r.get('min_detectable'), '{:.1f}')} | "
                      f"{trials_to_decide(r)} | "
                      f"{int(r['n']) if r.get('n') == r.get('n') and r.get('n') is not None else ''} | {r.get('preset', '')} |")
@@ -141,30 +144,95 @@ def write_board(folder: Path | None = None, out_dir: Path | None = None) -> tupl
     return md, line
 
 
-def update_readme(readme: Path, folder: Path | None = None) -> None:
-    """Replace the text between the board markers of ``readme`` with the generated board."""
+def _between_markers(readme: Path, start: str, end: str, body: str) -> None:
+    """Replace the text between ``start`` and ``end`` in ``readme`` with ``body`` (atomic write);
+    ``ValueError`` naming the file when a marker is missing."""
     from alkit.io import atomic_write_text
 
-    text = Path(readme).read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} has no {START} ... {END} markers")
+    readme = Path(readme)
+    if not readme.is_file():
+        raise ValueError(f"--readme {readme}: no such file")
+    text = readme.read_text()
+    if start not in text or end not in text or text.index(start) > text.index(end):
+        raise ValueError(f"--readme {readme}: no {start} ... {end} markers")
+    i, j = text.index(start) + len(start), text.index(end)
+    atomic_write_text(readme, text[:i] + "\n" + body + "\n" + text[j:])
+
+
+def update_readme(readme: Path, folder: Path | None = None) -> None:
+    """Replace the text between the board markers of ``readme`` with the generated board."""
     df = load_rows(folder)
-    body = board_markdown(df) + "\n\n" + summary_line(df)
-    i, j = text.index(START) + len(START), text.index(END)
-    atomic_write_text(Path(readme), text[:i] + "\n" + body + "\n" + text[j:])
+    _between_markers(readme, START, END, board_markdown(df) + "\n\n" + summary_line(df))
+
+
+def comparison(other: Path, folder: Path | None = None, this_name: str = "this run",
+               other_name: str | None = None) -> tuple[str, dict]:
+    """This run's board (the rows in ``folder``) against the board in the file ``other``
+    (:mod:`alkit.analysis.board_compare`): ``(markdown, counts)``. ``ValueError`` naming the file
+    when it is missing or holds no board."""
+    other = Path(other)
+    theirs = board_compare.load_other(other)
+    pairs, counts = board_compare.compare(board_compare.board_rows(load_rows(folder)), theirs)
+    return board_compare.comparison_markdown(pairs, counts, this_name, other_name or f"the board in {other}"), counts
+
+
+def readme_comparison(folder: Path | None = None, out_dir: Path | None = None,
+                      readme: Path | None = None) -> tuple[Path, str] | None:
+    """This run's board against the board of the repository's README (a measured default run):
+    writes ``outputs/verdicts-vs-README.md`` and returns ``(path, summary line)``; None when there is
+    no README beside the package (an installed copy) or no claim of this run is on its board (another
+    preset)."""
+    from alkit.io import atomic_write_text
+
+    readme = Path(readme) if readme is not None else Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.is_file():
+        return None
+    try:
+        theirs = board_compare.load_other(readme)
+    except ValueError:
+        return None
+    pairs, counts = board_compare.compare(board_compare.board_rows(load_rows(folder)), theirs)
+    if len(pairs) == 0:
+        return None
+    other = "the README's board (a measured run, maybe on another machine)"
+    md = board_compare.comparison_markdown(pairs, counts, "this run", "the README's board")
+    path = Path(out_dir or outputs_dir()) / "verdicts-vs-README.md"
+    atomic_write_text(path, "# This run's verdicts against the README's board\n\n" + md + "\n")
+    return path, board_compare.summary(counts, other)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m alkit.analysis.board", description=__doc__.splitlines()[0])
-    p.add_argument("--readme", type=Path, help="README whose board markers get the generated table")
+    p.add_argument("--readme", type=Path, help="README whose board markers get the generated table (with "
+                   "--compare: whose verdict-compare markers get the comparison)")
     p.add_argument("--verdicts", type=Path, default=None, help="folder of <notebook>.json rows (default outputs/verdicts)")
+    p.add_argument("--compare", type=Path, default=None, metavar="FILE",
+                   help="another run's board (its outputs/verdicts.md, or a README holding one): print the claims "
+                        "whose verdicts differ from this run's")
+    p.add_argument("--labels", nargs=2, metavar=("THIS", "OTHER"), default=None,
+                   help="names of the two runs in the comparison (default: 'this run' and the file)")
     a = p.parse_args(argv)
-    if a.readme:
-        update_readme(a.readme, a.verdicts)
-        print(f"board written into {a.readme}")
-    else:
-        md, line = write_board(a.verdicts)
-        print(line, "->", md)
+    if a.verdicts is not None and not a.verdicts.is_dir():
+        print(f"--verdicts {a.verdicts}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        if a.compare is not None:
+            this_name, other_name = a.labels or ("this run", None)
+            md, _ = comparison(a.compare, a.verdicts, this_name, other_name)
+            if a.readme:
+                _between_markers(a.readme, COMPARE_START, COMPARE_END, md)
+                print(f"comparison written into {a.readme}")
+            else:
+                print(md)
+        elif a.readme:
+            update_readme(a.readme, a.verdicts)
+            print(f"board written into {a.readme}")
+        else:
+            md, line = write_board(a.verdicts)
+            print(line, "->", md)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
     return 0
 
 

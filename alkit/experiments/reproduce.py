@@ -342,8 +342,12 @@ def _run_all(chosen, plans, preset, output_dir, t_all) -> list[Path]:
         outs = run_notebooks(chosen, plans, preset, output_dir)
     print(f"[alkit] {len(outs)} notebook(s) in {time.perf_counter() - t_all:.0f} s; figures in {outputs_dir() / 'figures'}")
     # the verdict board: every claim of every notebook run so far (alkit.analysis.board)
-    from alkit.analysis.board import write_board
+    from alkit.analysis.board import readme_comparison, write_board
 
     md, line = write_board()
     print(f"[alkit] {line} -> {md}", flush=True)
+    # the same claims in the README's measured run: which verdicts this draw repeats (alkit.analysis.board_compare)
+    against = readme_comparison()
+    if against is not None:
+        print(f"[alkit] {against[1]} -> {against[0]}", flush=True)
     return outs
