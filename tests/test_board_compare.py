@@ -106,7 +106,7 @@ def test_cli_prints_the_differing_claims_and_writes_them_between_the_readme_mark
     assert "old" not in text and text.endswith(f"\n{board.COMPARE_END}\nrest\n") and "| 02 | b |" in text
 
 
-@pytest.mark.parametrize("case", ["missing file", "no board", "no folder", "no markers", "no readme"])
+@pytest.mark.parametrize("case", ["missing file", "no board", "no folder", "no markers", "no readme", "labels alone"])
 def test_cli_bad_input_is_one_line_and_exit_2_before_anything_is_written(tmp_path, capsys, case):
     other = _board_file(tmp_path / "other.md", [_row("01", "a", "replicated")])
     board.write_rows("01", [_row("01", "a", "replicated")], folder=tmp_path / "mine")
@@ -116,14 +116,15 @@ def test_cli_bad_input_is_one_line_and_exit_2_before_anything_is_written(tmp_pat
             "no board": ["--compare", str(tmp_path / "notes.md")],
             "no folder": ["--verdicts", str(tmp_path / "nowhere"), "--compare", str(other)],
             "no markers": ["--compare", str(other), "--readme", str(tmp_path / "README.md")],
-            "no readme": ["--compare", str(other), "--readme", str(tmp_path / "GONE.md")]}[case]
+            "no readme": ["--compare", str(other), "--readme", str(tmp_path / "GONE.md")],
+            "labels alone": ["--labels", "a", "b", "--readme", str(tmp_path / "README.md")]}[case]
     if "--verdicts" not in args:
         args = ["--verdicts", str(tmp_path / "mine")] + args
     assert board.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     named = {"missing file": "gone.md", "no board": "notes.md", "no folder": "--verdicts",
-             "no markers": "README.md", "no readme": "GONE.md"}[case]
+             "no markers": "README.md", "no readme": "GONE.md", "labels alone": "--labels"}[case]
     assert named in err
     assert (tmp_path / "README.md").read_text() == "no markers\n"
 

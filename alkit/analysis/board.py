@@ -212,6 +212,9 @@ def main(argv=None) -> int:
     p.add_argument("--labels", nargs=2, metavar=("THIS", "OTHER"), default=None,
                    help="names of the two runs in the comparison (default: 'this run' and the file)")
     a = p.parse_args(argv)
+    if a.labels is not None and a.compare is None:
+        print("--labels names the two runs of a comparison: pass --compare FILE too", file=sys.stderr)
+        return 2
     if a.verdicts is not None and not a.verdicts.is_dir():
         print(f"--verdicts {a.verdicts}: no such folder", file=sys.stderr)
         return 2
