@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from alkit.analysis import board_compare
+from alkit.analysis.board_compare import number_cell
 from alkit.paths import outputs_dir
 
 START, END = "<!-- verdict-board:start -->", "<!-- verdict-board:end -->"
@@ -66,10 +67,6 @@ def load_rows(folder: Path | None = None) -> pd.DataFrame:
     return df
 
 
-def _num(v, fmt="{:+.1f}") -> str:
-    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
-
-
 def trials_to_decide(row: dict) -> str:
     """The board's "trials to decide" cell of an inconclusive claim: the trials whose interval is
     narrower than the margin, so the claim ends replicated or contradicted whatever the true gap
@@ -92,7 +89,7 @@ def board_markdown(df: pd.DataFrame) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.to_dict("records"):
         lines.append(f"| {r['notebook']} | {r['claim']} | {r['section']} | {board_compare.effect_cell(r)} | "
-                     f"{_num(r.get('margin'), '{:.1f}')} | {r['verdict']} | {_num(r.get('min_detectable'), '{:.1f}')} | "
+                     f"{number_cell(r.get('margin'), '{:.1f}')} | {r['verdict']} | {number_cell(r.get('min_detectable'), '{:.1f}')} | "
                      f"{trials_to_decide(r)} | "
                      f"{int(r['n']) if r.get('n') == r.get('n') and r.get('n') is not None else ''} | {r.get('preset', '')} |")
     return "\n".join(lines)
@@ -188,17 +185,14 @@ def readme_comparison(folder: Path | None = None, out_dir: Path | None = None,
     if not readme.is_file():
         return None
     try:
-        theirs = board_compare.load_other(readme)
-    except ValueError:
+        md, counts = comparison(readme, folder, "this run", "the README's board")
+    except ValueError:  # a README without a board
         return None
-    pairs, counts = board_compare.compare(board_compare.board_rows(load_rows(folder)), theirs)
-    if len(pairs) == 0:
+    if sum(counts[k] for k in board_compare.KINDS) == 0:
         return None
-    other = "the README's board (a measured run, maybe on another machine)"
-    md = board_compare.comparison_markdown(pairs, counts, "this run", "the README's board")
     path = Path(out_dir or outputs_dir()) / "verdicts-vs-README.md"
     atomic_write_text(path, "# This run's verdicts against the README's board\n\n" + md + "\n")
-    return path, board_compare.summary(counts, other)
+    return path, board_compare.summary(counts, "the README's board (a measured run, maybe on another machine)")
 
 
 def main(argv=None) -> int:

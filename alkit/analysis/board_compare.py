@@ -30,15 +30,15 @@ KINDS = ("agree", "decided vs inconclusive", "opposite", "tested in one only")
 HEADER_START = "| notebook | claim |"
 
 
+def number_cell(v, fmt: str = "{:+.1f}") -> str:
+    """A number as a board cell: ``fmt`` applied, empty for None or a non-finite float."""
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
+
+
 def effect_cell(row: dict) -> str:
     """The board's effect cell of one row: ``+1.9 [+0.3, +3.4]`` (`` mIoU`` appended for the mIoU
     metric), empty without an effect."""
-
-    def num(v):
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
-            return ""
-        return f"{v:+.1f}"
-
+    num = number_cell
     eff = num(row.get("effect"))
     if eff and num(row.get("ci_low")):
         eff += f" [{num(row['ci_low'])}, {num(row['ci_high'])}]"
@@ -102,20 +102,13 @@ def compare(this: pd.DataFrame, other: pd.DataFrame) -> tuple[pd.DataFrame, dict
     ``effect_other``, ``n_other``, ``kind`` (:func:`pair_kind`); ``counts`` the number of pairs of
     each kind plus ``only_this`` / ``only_other`` (claims on one board only, e.g. another preset)."""
     key = ["notebook", "claim", "preset"]
-    a = this.drop_duplicates(key).set_index(key)
-    b = other.drop_duplicates(key).set_index(key)
-    both = a.index.intersection(b.index, sort=False)
-    pairs = pd.DataFrame({
-        "verdict_this": a.loc[both, "verdict"].values, "effect_this": a.loc[both, "effect_cell"].values,
-        "n_this": a.loc[both, "n"].values,
-        "verdict_other": b.loc[both, "verdict"].values, "effect_other": b.loc[both, "effect_cell"].values,
-        "n_other": b.loc[both, "n"].values,
-    }, index=both).reset_index() if len(both) else pd.DataFrame(
-        columns=key + ["verdict_this", "effect_this", "n_this", "verdict_other", "effect_other", "n_other"])
+    a, b = this.drop_duplicates(key), other.drop_duplicates(key)
+    pairs = a.merge(b, on=key, how="inner", suffixes=("_this", "_other")).rename(
+        columns={"effect_cell_this": "effect_this", "effect_cell_other": "effect_other"})
+    pairs = pairs[key + ["verdict_this", "effect_this", "n_this", "verdict_other", "effect_other", "n_other"]]
     pairs["kind"] = [pair_kind(x, y) for x, y in zip(pairs["verdict_this"], pairs["verdict_other"])]
     counts = {k: int((pairs["kind"] == k).sum()) for k in KINDS}
-    counts["only_this"] = int(len(a.index.difference(b.index)))
-    counts["only_other"] = int(len(b.index.difference(a.index)))
+    counts["only_this"], counts["only_other"] = len(a) - len(pairs), len(b) - len(pairs)
     return pairs, counts
 
 
