@@ -333,6 +333,32 @@ def test_verdict_figure_draws_an_untested_interval_grey_and_dashed_without_a_mar
     plt.close(fig)
 
 
+def test_verdict_figure_labels_wrap_the_whole_claim_and_mark_miou_rows():
+    """The figure's labels keep every word of a claim that fits two lines (wrapped at spaces, none
+    longer than the width), end a longer one in "...", and say [mIoU] for an mIoU claim."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from alkit.analysis.plots import VERDICT_LABEL_WIDTH, plot_verdicts, verdict_label
+    mid = "with augmentation every strategy ends with a higher accuracy than without augmentation"
+    long = " ".join(["word"] * 60)
+    board = pd.DataFrame([
+        dict(notebook="01", claim=mid, effect=0.2, ci_low=-0.7, ci_high=1.0, margin=1.0, verdict=C.INCONCLUSIVE,
+             metric="accuracy"),
+        dict(notebook="06", claim="Learning Loss does not beat Random", effect=-0.1, ci_low=-1.6, ci_high=1.4,
+             margin=2.0, verdict=C.REPLICATED, metric="miou"),
+        dict(notebook="09", claim=long, effect=1.6, ci_low=1.2, ci_high=1.9, margin=1.0, verdict=C.REPLICATED,
+             metric="accuracy")])
+    labels = [verdict_label(r) for _, r in board.iterrows()]
+    assert labels[0].replace("\n", " ") == "01: " + mid and labels[0].count("\n") == 1
+    assert labels[1] == "06: Learning Loss does not beat Random [mIoU]"
+    assert labels[2].count("\n") == 1 and labels[2].endswith(" ...") and len(labels[2]) < len(long)
+    assert all(len(line) <= VERDICT_LABEL_WIDTH for lab in labels for line in lab.split("\n"))
+    fig = plot_verdicts(board)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == labels
+    plt.close(fig)
+
+
 def _judge_parts(quantifier, parts):
     """Judge a claim whose parts are given as per-trial gaps (fractions), margin 1 point."""
     spec = C.ClaimSpec("t", "00", "test claim", "test", quantifier,

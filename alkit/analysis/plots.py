@@ -6,6 +6,7 @@ Figures follow Mittal et al., "Parting with Illusions about Deep Active Learning
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -218,6 +219,20 @@ def savefig(fig, name: str, folder: str | Path | None = None) -> Path:
     return png
 
 
+VERDICT_LABEL_WIDTH = 64  # characters per line of a claim's label on the verdict figure
+
+
+def verdict_label(row, width: int = VERDICT_LABEL_WIDTH, lines: int = 2) -> str:
+    """The y label of one verdict-board row: ``"NN: claim"`` (``" [mIoU]"`` appended for an mIoU
+    claim, so the two units on one axis are told apart) wrapped at word boundaries into at most
+    ``lines`` lines of ``width`` characters, the last ending in "..." when the claim is longer.
+    (It was the first 60 characters, cut mid-word with no mark that anything was left out.)"""
+    text = f"{row['notebook']}: {row['claim']}"
+    if str(row.get("metric", "")) == "miou" and "mIoU" not in str(row["claim"]):
+        text += " [mIoU]"
+    return "\n".join(textwrap.wrap(text, width=width, max_lines=lines, placeholder=" ..."))
+
+
 def plot_verdicts(board, *, ax=None):
     """The verdict board as a figure: one row per claim with an effect, its effect (points) with the
     95 % interval as a bar, 0 and the claim's margin as marks, coloured by verdict (seaborn palette).
@@ -231,8 +246,8 @@ def plot_verdicts(board, *, ax=None):
     df = board[np.isfinite(board["effect"].astype(float))].reset_index(drop=True)
     colours = dict(zip(["replicated", "contradicted", "inconclusive"], sns.color_palette("colorblind", 3)))
     grey = (0.6, 0.6, 0.6)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(df), 2) + 1.2))
+    if ax is None:  # rows tall enough for a claim wrapped on two lines
+        fig, ax = plt.subplots(figsize=(9, 0.5 * max(len(df), 2) + 1.2))
     fig = ax.figure
     untested = False
     for i, r in df.iterrows():
@@ -248,7 +263,7 @@ def plot_verdicts(board, *, ax=None):
             ax.plot(r["margin"], i, "|", color="black", ms=12)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(df)))
-    ax.set_yticklabels([f"{r['notebook']}: {str(r['claim'])[:60]}" for _, r in df.iterrows()], fontsize=7)
+    ax.set_yticklabels([verdict_label(r) for _, r in df.iterrows()], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("effect with 95 % interval (accuracy or mIoU points); | = margin")
     for v in ("replicated", "contradicted", "inconclusive"):
