@@ -119,3 +119,46 @@ def test_weighted_bar_reaches_the_whole_run(tmp_path, capsys):
     run_jobs([(p.task, u) for u in p.units], workers=1, progress=True, weights=[3.0, 1.0])
     err = capsys.readouterr().err
     assert "100% of the work" in err and "4/4 cycles" in err
+
+
+def test_work_weights_split_a_shared_cycle_0_training_among_its_units(tmp_path):
+    """Random and Entropy train the same cycle-0 network (one training through the fit cache): each
+    carries half of it; Learning Loss trains its own; a run with other training settings shares nothing.
+    Cycle costs by hand: digits are 8 x 8; 20 and 30 labels at batch 64 are one step per epoch, so
+    min_steps 5 gives 5 steps of 64 images per cycle: 5 * 64 * 64 pixels."""
+    from alkit.experiments.prefetch import cycle_costs, work_weights
+
+    small = dict(dataset="digits", trials=2, initial=20, step=10, cycles=1, epochs=1, min_steps=5, batch_size=64)
+    p = plan(Experiment(strategies=("random", "entropy", "ll"), **small), store_root=tmp_path / "a")
+    q = plan(Experiment(strategies=("random",), augment="none", **small), store_root=tmp_path / "b")
+    jobs = [(p, u) for u in p.units] + [(q, u) for u in q.units]
+    one = 5 * 64 * 8 * 8
+    assert all(cycle_costs(r, u) == [one, one] for r, u in jobs)
+    weights = dict(zip([(r is p, u.strategy, u.trial) for r, u in jobs], work_weights(jobs)))
+    for t in (0, 1):
+        assert weights[(True, "random", t)] == weights[(True, "entropy", t)] == one / 2 + one
+        assert weights[(True, "ll", t)] == 2 * one  # its network has a loss module: not shared
+        assert weights[(False, "random", t)] == 2 * one  # other settings (no augmentation): its own
+    assert work_weights([(p, p.units[0])]) == [2 * one]  # alone, a unit carries its whole cycle 0
+
+
+def test_cycle_costs_count_the_discriminator_at_its_pooled_input(tmp_path):
+    """s4GAN's discriminator sees its input pooled d_pool x d_pool (the shapes recipe: 2), so its 4
+    images per generator image pair count a quarter of their pixels each: per step
+    (2 b side^2 + 4 b (side / 2)^2) = 3 b side^2, three supervised steps of batch b."""
+    from alkit.engine.train.segmentation import train_steps
+    from alkit.experiments.prefetch import cycle_costs
+
+    seg = dict(dataset="shapes", trials=1, initial=200, step=150, cycles=1, epochs=2,
+               data_options=dict(n_train=40, n_val=8))
+    s4 = plan(Experiment(strategies=("random",), ssl="s4gan", **seg), store_root=tmp_path / "s")
+    sup = plan(Experiment(strategies=("random",), **seg), store_root=tmp_path / "p")
+    r = s4.exp.recipe("segmentation")
+    assert r["s4gan"]["d_pool"] == 2 and r["s4gan"]["batch_size"] == r["batch_size"]
+    side, b = r["crop_size"], r["s4gan"]["batch_size"]
+    per_image = float(s4.task.pool_costs().mean())
+    u = s4.units[0]
+    expect = [train_steps(max(1, round((u.initial + c * u.step) / per_image)), b, 2, r["min_epoch_steps"])
+              * 3 * b * side * side for c in range(u.cycles + 1)]
+    assert cycle_costs(s4, u) == expect
+    assert cycle_costs(s4, u) == [3 * c for c in cycle_costs(sup, sup.units[0])]

@@ -293,6 +293,14 @@ NOT_TRAINING = ("preview", "threshold", "ens_reduce", "labeling", "polygon_strat
 FIT_CACHE_ENV = "ALKIT_FIT_CACHE"
 
 
+def fit_signature(store_config: dict) -> str:
+    """The training settings of a results-store config (without the strategy and the settings that
+    do not change a training, :data:`NOT_TRAINING`), as the fit cache keys them: two units whose
+    signatures, trial and initial budget agree train the same plain cycle-0 network."""
+    return json.dumps({k: v for k, v in store_config.items() if k not in ("strategy", *NOT_TRAINING)},
+                      sort_keys=True, default=str)
+
+
 @contextmanager
 def shared_fits(exp: Experiment, p: "Plan", *, local: bool = True, folder: str | os.PathLike | None = None):
     """While the units of ``p`` run, its task keeps plain trainings in a :class:`FitCache`, so the
@@ -311,8 +319,7 @@ def shared_fits(exp: Experiment, p: "Plan", *, local: bool = True, folder: str |
         root = Path(p.units[0].store_root)
         root.mkdir(parents=True, exist_ok=True)
         folder = tempfile.mkdtemp(prefix=".fits-", dir=root)
-    signature = {k: v for k, v in exp.store_config("random", p.task).items() if k not in ("strategy", *NOT_TRAINING)}
-    p.task.fit_cache = FitCache(folder, json.dumps(signature, sort_keys=True, default=str))
+    p.task.fit_cache = FitCache(folder, fit_signature(exp.store_config("random", p.task)))
     try:
         yield
     finally:

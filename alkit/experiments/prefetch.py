@@ -47,11 +47,13 @@ def left_to_notebook(nb) -> int:
     return n
 
 
-def unit_cost(p, unit) -> float:
-    """A relative cost of one unit for ordering (not a time): pixels through training steps over
-    its cycles, times the networks a cycle trains (:func:`alkit.experiments.cost_plan` counts
+def cycle_costs(p, unit) -> list[float]:
+    """A relative cost of each cycle of one unit (not a time): pixels through the networks of its
+    training steps, times the networks a cycle trains (:func:`alkit.experiments.cost_plan` counts
     steps the same way). Pixels are a fair common currency here: a training step of the small
-    digits CNN and of the small segmentation network cost about the same per input pixel."""
+    digits CNN and of the small segmentation network cost about the same per input pixel, and so
+    does s4GAN's discriminator per pixel of the input it sees (pooled ``d_pool`` x ``d_pool``:
+    with the discriminator's pixels counted at full size, an s4GAN unit weighed 2x its time)."""
     from alkit.experiments.cost_plan import _steps
 
     s, task = p.settings, p.task
@@ -59,14 +61,47 @@ def unit_cost(p, unit) -> float:
     recipe = p.exp.recipe("segmentation") if kind == "segmentation" else {}
     if kind == "segmentation":
         per_image, side = float(task.pool_costs().mean()), int(recipe.get("crop_size", 48))
+        d_pool = int((s.get("s4gan") or recipe.get("s4gan") or {}).get("d_pool", 1))
     else:
-        per_image, side = 1.0, int(getattr(task.data, "image_size", 32))
-    total = 0.0
+        per_image, side, d_pool = 1.0, int(getattr(task.data, "image_size", 32)), 1
+    out = []
     for c in range(unit.cycles + 1):
         n = max(1, round((unit.initial + c * unit.step) / per_image))
         steps, images, d_images = _steps(kind, s.get("ssl"), s, recipe, n)
-        total += steps * (images + d_images) * side * side
-    return total * task.unit_cost(unit.strategy)
+        out.append(steps * (images * side * side + d_images * (side // d_pool) ** 2) * task.unit_cost(unit.strategy))
+    return out
+
+
+def unit_cost(p, unit) -> float:
+    """The relative cost of one unit alone: the sum of its :func:`cycle_costs`."""
+    return sum(cycle_costs(p, unit))
+
+
+def work_weights(jobs) -> list[float]:
+    """One relative cost per ``(plan, unit)`` of ``jobs`` as they run together: :func:`unit_cost`,
+    but a plain cycle-0 training that several units share (the same training settings, trial and
+    initial budget: :func:`alkit.experiments.config.fit_signature`; strategies whose first network
+    is plain, ``task.first_fit_shared``) is trained once, so each of them carries its share of it.
+    Counted whole in each, the shared trainings put a third of a digits run's weight in cycles
+    that mostly load a file, and the bar's estimate of the time left came out too short."""
+    from alkit.experiments.config import fit_signature
+
+    costs, groups = [], {}
+    for p, u in jobs:
+        c = cycle_costs(p, u)
+        shared = bool(u.store_config) and getattr(p.task, "first_fit_shared", lambda s: False)(u.strategy)
+        key = (fit_signature(u.store_config), u.trial, u.initial) if shared else None
+        if key is not None:
+            groups[key] = groups.get(key, 0) + 1
+        costs.append((c, key))
+    out = []
+    for (c, key), (p, u) in zip(costs, jobs):
+        first = c[0]
+        if key is not None and groups[key] > 1:  # one of the cycle's networks is the shared one
+            one = first / p.task.unit_cost(u.strategy)
+            first = first - one + one / groups[key]
+        out.append(first + sum(c[1:]))
+    return out
 
 
 def stored_jobs(plans) -> list:
@@ -93,13 +128,15 @@ def stored_jobs(plans) -> list:
                 key = (json.dumps(u.store_config, sort_keys=True, default=str), u.trial)
                 if key not in best or best[key][1].cycles < u.cycles:
                     best[key] = (p, u)
-    return sorted(best.values(), key=lambda pu: -unit_cost(*pu))
+    jobs = list(best.values())
+    weights = work_weights(jobs)
+    return [jobs[i] for i in sorted(range(len(jobs)), key=lambda i: -weights[i])]
 
 
 def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int:
     """Run every unit :func:`stored_jobs` finds, on one pool of ``workers`` processes (default one
     per core); returns the number of units run. The progress bar counts shares of the work weighted
-    by :func:`unit_cost` (the long segmentation units run first: counted in cycles, its estimate of
+    by :func:`work_weights` (the long segmentation units run first: counted in cycles, its estimate of
     the time left would start at hours for a run of minutes). Each run's strategies share their plain cycle-0
     trainings as in :func:`alkit.experiments.config.run` (:func:`~alkit.experiments.config.shared_fits`)."""
     jobs = stored_jobs(plans)
@@ -111,5 +148,5 @@ def prefetch(plans, *, workers: int | None = None, progress: bool = True) -> int
             stack.enter_context(shared_fits(p.exp, p))
         run_jobs([(p.task, u) for p, u in jobs], workers=workers, progress=progress,
                  desc=f"all notebooks' runs ({len(jobs)} units, {len(runs)} runs)",
-                 weights=[unit_cost(p, u) for p, u in jobs])
+                 weights=work_weights(jobs))
     return len(jobs)

@@ -120,6 +120,15 @@ class ClassificationTask(strategies.CarriesStrategies):
         """Models trained per cycle by ``strategy`` (for scheduling parallel units)."""
         return self.ensemble_size if strategies.get_strategy(strategy).members == "ensemble" else 1
 
+    def first_fit_shared(self, strategy: str) -> bool:
+        """Whether the first network ``strategy`` trains in a cycle is a plain training that other
+        strategies of the run with the same labelled set and seed share through the fit cache
+        (:meth:`fit`: not Learning Loss's, not BALD's dropout network, not a stacked ensemble's)."""
+        spec = strategies.get_strategy(strategy)
+        if spec.trains in ("lossnet", "dropout"):
+            return False
+        return not (spec.members == "ensemble" and self.ensemble_size > 1 and self._stacks_members())
+
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
         return np.ones(len(self.labels), dtype=np.float64)

@@ -134,6 +134,12 @@ class SegmentationTask(seg_scores.CarriesStrategies):
         """Networks trained per cycle by ``strategy`` (for scheduling parallel units)."""
         return self.ensemble_size if seg_scores.get_strategy(strategy, "segmentation").members == "ensemble" else 1
 
+    def first_fit_shared(self, strategy: str) -> bool:
+        """Whether the first network ``strategy`` trains in a cycle is a plain training that other
+        strategies of the run with the same labelled set and seed share through the fit cache
+        (:meth:`fit`: every network but Learning Loss's)."""
+        return seg_scores.get_strategy(strategy, "segmentation").trains != "lossnet"
+
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
         return self.clicks
