@@ -73,10 +73,9 @@ def measured_seconds(runs: Path, unit) -> list[float] | None:
     return out
 
 
-def replay(jobs, weights, seconds, groups, workers: int):
-    """Cycle-end times of the units run in weight order on ``workers`` workers, each with its share
-    of the bar: ``[(time, percent), ...]`` sorted by time."""
-    order = sorted(range(len(jobs)), key=lambda i: -weights[i])
+def replay(order, weights, seconds, groups, workers: int):
+    """Cycle-end times of the units started in ``order`` on ``workers`` workers, each cycle with its
+    unit's share of the bar: ``[(time, percent), ...]`` sorted by time."""
     total_w = sum(weights)
     free = [0.0] * workers
     started, events = set(), []
@@ -139,8 +138,12 @@ def main(argv=None) -> None:
         shared = len(f) > 1 and max(f) > 3 * min(f)  # one trained it, the others read it
         groups.append((k, max(f), min(f)) if shared else None)
     rows = {}
-    for name, weights in (("previous", [previous_unit_cost(p, u) for p, u in jobs]), ("new", work_weights(jobs))):
-        events = replay(jobs, weights, seconds, groups, a.workers)
+    previous = [previous_unit_cost(p, u) for p, u in jobs]
+    before = sorted(range(len(jobs)), key=lambda i: -previous[i])  # jobs come in the new order already
+    after = list(range(len(jobs)))
+    new = work_weights(jobs)
+    for name, order, weights in (("previous", before, previous), ("new", after, new)):
+        events = replay(order, weights, seconds, groups, a.workers)
         rows[name] = predictions(events)
         print(f"{name}: replayed units phase {events[-1][0]:.0f} s on {a.workers} workers ({len(jobs)} units)")
     print(f"{'time':>6s} {'bar previous':>13s} {'error':>7s} {'bar new':>9s} {'error':>7s}")

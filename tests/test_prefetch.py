@@ -121,25 +121,40 @@ def test_weighted_bar_reaches_the_whole_run(tmp_path, capsys):
     assert "100% of the work" in err and "4/4 cycles" in err
 
 
-def test_work_weights_split_a_shared_cycle_0_training_among_its_units(tmp_path):
-    """Random and Entropy train the same cycle-0 network (one training through the fit cache): each
-    carries half of it; Learning Loss trains its own; a run with other training settings shares nothing.
-    Cycle costs by hand: digits are 8 x 8; 20 and 30 labels at batch 64 are one step per epoch, so
-    min_steps 5 gives 5 steps of 64 images per cycle: 5 * 64 * 64 pixels."""
+def test_work_weights_give_a_shared_cycle_0_training_to_the_first_unit_that_starts(tmp_path):
+    """Random and Entropy train the same cycle-0 network (one training through the fit cache): the
+    first of them in the order the units start trains it and carries it, the other loads it and
+    carries none of it (``split``: half each, for sorting); Learning Loss trains its own; a run with
+    other training settings shares nothing. Cycle costs by hand: digits are 8 x 8; 20 and 30 labels
+    at batch 64 are one step per epoch, so min_steps 5 gives 5 steps of 64 images per cycle."""
     from alkit.experiments.prefetch import cycle_costs, work_weights
 
     small = dict(dataset="digits", trials=2, initial=20, step=10, cycles=1, epochs=1, min_steps=5, batch_size=64)
     p = plan(Experiment(strategies=("random", "entropy", "ll"), **small), store_root=tmp_path / "a")
     q = plan(Experiment(strategies=("random",), augment="none", **small), store_root=tmp_path / "b")
     jobs = [(p, u) for u in p.units] + [(q, u) for u in q.units]
+    assert [u.strategy for _, u in jobs[:4]] == ["random", "random", "entropy", "entropy"]
     one = 5 * 64 * 8 * 8
     assert all(cycle_costs(r, u) == [one, one] for r, u in jobs)
-    weights = dict(zip([(r is p, u.strategy, u.trial) for r, u in jobs], work_weights(jobs)))
-    for t in (0, 1):
-        assert weights[(True, "random", t)] == weights[(True, "entropy", t)] == one / 2 + one
-        assert weights[(True, "ll", t)] == 2 * one  # its network has a loss module: not shared
-        assert weights[(False, "random", t)] == 2 * one  # other settings (no augmentation): its own
+    for split, first, second in ((False, 2 * one, one), (True, one / 2 + one, one / 2 + one)):
+        weights = dict(zip([(r is p, u.strategy, u.trial) for r, u in jobs], work_weights(jobs, split=split)))
+        for t in (0, 1):
+            assert weights[(True, "random", t)] == first and weights[(True, "entropy", t)] == second
+            assert weights[(True, "ll", t)] == 2 * one  # its network has a loss module: not shared
+            assert weights[(False, "random", t)] == 2 * one  # other settings (no augmentation): its own
+    assert sum(work_weights(jobs)) == sum(work_weights(jobs, split=True))  # the same work, spread otherwise
     assert work_weights([(p, p.units[0])]) == [2 * one]  # alone, a unit carries its whole cycle 0
+
+
+def test_fit_signature_ignores_what_does_not_change_one_training():
+    """The strategy, its scoring settings and an ensemble's size leave a (first-member) training as it
+    is; a training setting does not."""
+    from alkit.experiments.config import fit_signature
+
+    base = dict(dataset="shapes", lr=0.003, epochs=60, strategy="random")
+    assert fit_signature(base) == fit_signature({**base, "strategy": "ens-ent", "ensemble_size": 2,
+                                                 "threshold": 0.6, "ens_reduce": "mean-entropy"})
+    assert fit_signature(base) != fit_signature({**base, "lr": 0.01})
 
 
 def test_cycle_costs_count_the_discriminator_at_its_pooled_input(tmp_path):

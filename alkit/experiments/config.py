@@ -294,10 +294,11 @@ FIT_CACHE_ENV = "ALKIT_FIT_CACHE"
 
 
 def fit_signature(store_config: dict) -> str:
-    """The training settings of a results-store config (without the strategy and the settings that
-    do not change a training, :data:`NOT_TRAINING`), as the fit cache keys them: two units whose
-    signatures, trial and initial budget agree train the same plain cycle-0 network."""
-    return json.dumps({k: v for k, v in store_config.items() if k not in ("strategy", *NOT_TRAINING)},
+    """The training settings of a results-store config, as the fit cache keys them: without the
+    strategy, the settings that do not change a training (:data:`NOT_TRAINING`) and an ensemble's
+    size (its first member trains as a single model does). Two units whose signatures, trial and
+    initial budget agree train the same plain cycle-0 network."""
+    return json.dumps({k: v for k, v in store_config.items() if k not in ("strategy", "ensemble_size", *NOT_TRAINING)},
                       sort_keys=True, default=str)
 
 

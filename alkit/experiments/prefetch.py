@@ -77,13 +77,15 @@ def unit_cost(p, unit) -> float:
     return sum(cycle_costs(p, unit))
 
 
-def work_weights(jobs) -> list[float]:
-    """One relative cost per ``(plan, unit)`` of ``jobs`` as they run together: :func:`unit_cost`,
-    but a plain cycle-0 training that several units share (the same training settings, trial and
-    initial budget: :func:`alkit.experiments.config.fit_signature`; strategies whose first network
-    is plain, ``task.first_fit_shared``) is trained once, so each of them carries its share of it.
+def work_weights(jobs, *, split: bool = False) -> list[float]:
+    """One relative cost per ``(plan, unit)`` of ``jobs`` as they run together, in the order they
+    start: :func:`unit_cost`, but a plain cycle-0 training that several units share (the same
+    training settings, trial and initial budget: :func:`alkit.experiments.config.fit_signature`;
+    strategies whose first network is plain, ``task.first_fit_shared``) is trained once, by the
+    first of them to start, and loaded from a file by the others: the first carries it, the others
+    carry none of it (``split``: each carries an equal share, an order-free cost for sorting).
     Counted whole in each, the shared trainings put a third of a digits run's weight in cycles
-    that mostly load a file, and the bar's estimate of the time left came out too short."""
+    that mostly load a file, and the bar's estimate of the total came out a third too short."""
     from alkit.experiments.config import fit_signature
 
     costs, groups = [], {}
@@ -94,12 +96,13 @@ def work_weights(jobs) -> list[float]:
         if key is not None:
             groups[key] = groups.get(key, 0) + 1
         costs.append((c, key))
-    out = []
+    out, seen = [], set()
     for (c, key), (p, u) in zip(costs, jobs):
         first = c[0]
         if key is not None and groups[key] > 1:  # one of the cycle's networks is the shared one
             one = first / p.task.unit_cost(u.strategy)
-            first = first - one + one / groups[key]
+            first = first - one + (one / groups[key] if split else (0.0 if key in seen else one))
+            seen.add(key)
         out.append(first + sum(c[1:]))
     return out
 
@@ -129,7 +132,7 @@ def stored_jobs(plans) -> list:
                 if key not in best or best[key][1].cycles < u.cycles:
                     best[key] = (p, u)
     jobs = list(best.values())
-    weights = work_weights(jobs)
+    weights = work_weights(jobs, split=True)
     return [jobs[i] for i in sorted(range(len(jobs)), key=lambda i: -weights[i])]
 
 
