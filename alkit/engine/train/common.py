@@ -55,7 +55,11 @@ def autocast(device: torch.device):
 
 # Channels-last memory layout on the CPU too (oneDNN convolutions, 1 thread): measured 1.1x per
 # training step of the small segmentation network (benchmarks/bench_trial_seg.py) and of the digits
-# network (benchmarks/bench_trial.py). False restores the previous path.
+# network (benchmarks/bench_trial.py). False restores the previous path. Measured again on an AVX2
+# machine (AMD EPYC family 25, 2026-12-07, `python benchmarks/bench_layout.py --repeats 6`, channels-last
+# / plain ms per step): digits 0.98x, digits UDA 1.04x, the stacked 3-member ensemble 0.90x, shapes
+# 1.11x, s4GAN 1.20x, within the run-to-run spread of that shared machine (a step's time varied 1.5x
+# between runs of one layout): no layout is a lever there, so the default stays.
 CPU_CHANNELS_LAST = True
 # Multi-tensor (foreach) optimiser updates; None restores torch's choice (the path before foreach).
 FOREACH: bool | None = True
