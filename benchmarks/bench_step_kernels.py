@@ -31,20 +31,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alkit.engine.augment import build_augment  # noqa: E402
-from alkit.engine.data import load_dataset  # noqa: E402
-from alkit.engine.models import build_model  # noqa: E402
 from alkit.engine.models import segmentation as seg_models  # noqa: E402
 from alkit.engine.train import common  # noqa: E402
-from alkit.engine.train.s4gan import train_s4gan  # noqa: E402
-from alkit.engine.train.segmentation import train_segmentation  # noqa: E402
-from alkit.engine.train.supervised import train_supervised  # noqa: E402
-from alkit.experiments.recipes import recipe  # noqa: E402
+from benchmarks.step_runs import training_runs  # noqa: E402
 
 
 def set_path(path: str) -> None:
@@ -58,33 +51,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=100, help="training steps per timed run")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    digits = load_dataset("digits")
-    aug = build_augment("paper", 8, hflip=False)
-    lab_digits = np.random.default_rng(0).choice(len(digits.train_y), 100, replace=False)
-    r = recipe("segmentation", "shapes")
-    shapes = load_dataset("shapes", n_train=300, n_val=8)
-    seg = dict(mean=shapes.mean, std=shapes.std, num_classes=shapes.num_classes, crop_size=r["crop_size"],
-               scale_range=r["scale_range"], lr=r["lr"], head_lr_mult=r["head_lr_mult"], optimizer=r["optimizer"],
-               weight_decay=r["weight_decay"], schedule=r["schedule"], warmup=r["warmup"], ema=r["ema"])
-    s4 = dict(r["s4gan"])
-    s4_batch = s4.pop("batch_size")
-    lab_seg, unl_seg = np.arange(a.steps * r["batch_size"] // 10), np.arange(100, 300)
-
-    def run_digits():
-        m = build_model("small-cnn", num_classes=10, in_channels=1)
-        train_supervised(m, digits, lab_digits, epochs=1, augment=aug, seed=0, min_steps=a.steps)
-
-    def run_shapes():  # `steps` steps: epochs of at least 10 batches
-        m = seg_models.build_segmentation_model("small-seg", shapes.num_classes, None)
-        train_segmentation(m, shapes.train_images, shapes.train_masks, lab_seg, epochs=a.steps // 10, seed=0,
-                           batch_size=r["batch_size"], min_epoch_steps=10, **seg)
-
-    def run_s4gan():
-        m = seg_models.build_segmentation_model("small-seg", shapes.num_classes, None)
-        train_s4gan(m, shapes.train_images, shapes.train_masks, lab_seg, unl_seg, iterations=a.steps, seed=0,
-                    batch_size=s4_batch, **s4, **seg)
-
-    runs = dict(digits=run_digits, shapes=run_shapes, s4gan=run_s4gan)
+    runs = training_runs(a.steps, ("digits", "shapes", "s4gan"))
     times = {(name, path): [] for name in runs for path in ("previous", "new")}
     for path in ("previous", "new"):  # warm-up
         set_path(path)
