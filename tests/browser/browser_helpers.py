@@ -48,3 +48,23 @@ def stop_server(server) -> None:
         except ProcessLookupError:
             pass
         server.wait(timeout=10)
+
+
+def live(read, timeout: float = 10.0):
+    """``read(driver)`` made safe against a widget that re-renders while it is read: a found element
+    may be replaced before its text or attribute is read (``StaleElementReferenceException``), or
+    the list of matches be empty for a moment (``IndexError``). The returned function retries the
+    whole read, for at most ``timeout`` seconds, then lets the last error through."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def read_now(driver):
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                return read(driver)
+            except (StaleElementReferenceException, IndexError):
+                if time.monotonic() >= end:
+                    raise
+                time.sleep(0.1)
+
+    return read_now

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from browser_helpers import free_port, stop_server, wait_http
+from browser_helpers import free_port, live, stop_server, wait_http
 
 from alkit.paths import REPO_ROOT
 from alkit.webapp import voila_command, voila_env, write_app
@@ -55,15 +55,20 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
         driver.set_page_load_timeout(300)
         driver.command_executor.client_config.timeout = 330
         driver.get(f"http://127.0.0.1:{port}/{QUERY}")
-        wait = WebDriverWait(driver, 240, poll_frequency=0.5)
-        summaries = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()]
+        # every read of the page goes through `live`: the widgets re-render while the sandbox runs, so an
+        # element found a moment ago can be gone when its text or src is read (seen in a clean-clone CI run)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        wait = WebDriverWait(driver, 240, poll_frequency=0.5, ignored_exceptions=(StaleElementReferenceException,))
+        summaries = live(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary")
+                                    if e.text.strip()])
         # the sandbox's summary line names its strategy; the click explorer's names the tolerance
         sandbox_line = lambda d: next((t for t in summaries(d) if "Random" in t or "random" in t), "")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".widget-output img")) >= 2)
         page = driver.find_element(By.TAG_NAME, "body").text
         assert "ALSandbox(" not in page and "import" not in page, "code is visible on the page"
         assert not driver.find_elements(By.CSS_SELECTOR, ".jp-InputArea-editor, .CodeMirror, .cm-editor")
-        img = lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src")
+        img = live(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src"))
         # wait until the sandbox's runs are done (the summary stops changing: trials 2 of 2)
         wait.until(lambda d: "entropy" in sandbox_line(d).lower() and "trial runs done" not in sandbox_line(d))
         before_img = stable(driver, img)
@@ -71,8 +76,6 @@ def test_sandbox_answers_a_strategy_change_with_a_new_curve(tmp_path, chromium):
 
         # the dropdown is found again at every use: a widget update can re-render it (a kept element
         # then raises StaleElementReferenceException; seen once in a clean-clone CI run)
-        from selenium.common.exceptions import StaleElementReferenceException
-
         fresh = WebDriverWait(driver, 30, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,))
         strategy = lambda d: Select(d.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")[1])  # dataset, strategy, ...
 

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from alkit.paths import REPO_ROOT
-from browser_helpers import free_port, stop_server, wait_http
+from browser_helpers import free_port, live, stop_server, wait_http
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = REPO_ROOT / "outputs" / "browser" / "explorer.png"
@@ -87,11 +87,19 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
             " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
             " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.connectionStatus === 'connected')"))
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        summary = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()]
+        # reads through `live`: the widgets re-render while they are read (an element found a moment ago
+        # can be gone when its text or src is read)
+        summary = live(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".alkit-summary") if e.text.strip()])
+
+        def first_src(d):
+            imgs = d.find_elements(By.CSS_SELECTOR, ".widget-output img")
+            return imgs[0].get_attribute("src") if imgs else ""
+
+        img_src = live(first_src)
         wait.until(lambda d: summary(d) and "clicks" in summary(d)[0])
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img, .jp-OutputArea-output img"))
         before = summary(driver)[0]
-        img_before = driver.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src")
+        img_before = img_src(driver)
         assert "tolerance 0 px" in before, before
 
         handle = driver.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")[0]
@@ -112,8 +120,7 @@ def test_click_explorer_slider_changes_the_output_in_chromium(tmp_path):
                        " === 'idle'")
         WebDriverWait(driver, 90, poll_frequency=0.5).until(
             lambda d: summary(d) and "tolerance 6 px" in summary(d)[0] and d.execute_script(kernel_idle))
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".widget-output img")
-                   and d.find_elements(By.CSS_SELECTOR, ".widget-output img")[0].get_attribute("src") != img_before)
+        wait.until(lambda d: img_src(d) not in ("", img_before))
         time.sleep(1.0)  # the browser paints the last image
         after = summary(driver)[0]
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
