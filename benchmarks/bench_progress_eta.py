@@ -10,7 +10,7 @@ training costs its measured time in the first unit of its group that starts, and
 the others), and prints, at several points of the replayed run, the total time the bar predicts
 against the true total:
 
-* ``previous``: each unit's own cost (:func:`alkit.experiments.prefetch.unit_cost` before this
+* ``previous``: each unit's own cost (the sum of its cycle costs, as ``prefetch.unit_cost`` counted it before this
   change: the discriminator's pixels unpooled, every shared cycle-0 training counted whole in
   each unit);
 * ``new``: :func:`alkit.experiments.prefetch.work_weights`.

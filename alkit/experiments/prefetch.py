@@ -72,14 +72,9 @@ def cycle_costs(p, unit) -> list[float]:
     return out
 
 
-def unit_cost(p, unit) -> float:
-    """The relative cost of one unit alone: the sum of its :func:`cycle_costs`."""
-    return sum(cycle_costs(p, unit))
-
-
 def work_weights(jobs, *, split: bool = False) -> list[float]:
     """One relative cost per ``(plan, unit)`` of ``jobs`` as they run together, in the order they
-    start: :func:`unit_cost`, but a plain cycle-0 training that several units share (the same
+    start: the sum of its :func:`cycle_costs`, but a plain cycle-0 training that several units share (the same
     training settings, trial and initial budget: :func:`alkit.experiments.config.fit_signature`;
     strategies whose first network is plain, ``task.first_fit_shared``) is trained once, by the
     first of them to start, and loaded from a file by the others: the first carries it, the others

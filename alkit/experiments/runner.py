@@ -291,7 +291,7 @@ class WorkShares:
     cycles: counted in cycles, a bar that starts with the long units shows hours left for minutes).
 
     ``units``: the batch's :class:`Unit` objects; ``weights``: one relative cost per unit (e.g.
-    :func:`alkit.experiments.prefetch.unit_cost`), spread evenly over its cycles. A tick names its
+    :func:`alkit.experiments.prefetch.work_weights`), spread evenly over its cycles. A tick names its
     (strategy, trial) only, and several runs of a batch can have the same pair, so each pair's cycle
     shares are handed out first in, first out: a tick may take another run's share of that pair,
     but the shares add up to the whole when every cycle has ticked. :meth:`take` returns the share
