@@ -8,7 +8,11 @@ and 2x the recipe's steps (``min_steps`` and ``epochs`` scaled together) and eva
 set. The last column is the 2x - 1x gain; ``ok`` when it is < 1 point.
 
     python benchmarks/bench_recipes.py [--seeds 3] [--recipes digits,digits-high,digits-low] [--augment none]
-                                       [--min-steps N]
+                                       [--min-steps N] [--batch-size B] [--lr LR]
+
+``--min-steps``, ``--batch-size`` and ``--lr`` replace the recipes' values (a candidate recipe, e.g. a
+larger batch for fewer steps: ``--batch-size 128 --min-steps 400 --lr 0.06``); the seconds column
+is the wall time of the row's 3 x seeds trainings, for comparing candidates run the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def main() -> None:
     ap.add_argument("--augment", default="paper")
     ap.add_argument("--min-steps", type=int, default=None,
                     help="check this min_steps instead of each recipe's (e.g. a candidate for a recipe change)")
+    ap.add_argument("--batch-size", type=int, default=None, help="check this batch size instead of each recipe's")
+    ap.add_argument("--lr", type=float, default=None, help="check this learning rate instead of each recipe's")
     a = ap.parse_args()
     torch.set_num_threads(1)
     from alkit.engine.data import load_dataset
@@ -54,6 +60,11 @@ def main() -> None:
             r["min_steps"] = a.min_steps
         elif a.augment == "none":
             r["min_steps"] = r.get("min_steps_none", r["min_steps"])
+        if a.batch_size is not None:
+            r["batch_size"] = a.batch_size
+        if a.lr is not None:
+            r["lr"] = a.lr
+        print(f"{name}: batch {r['batch_size']}, lr {r['lr']}, min_steps {r['min_steps']}, epochs {r['epochs']}")
         for n in LABELS[name]:
             acc = {}
             t0 = time.perf_counter()
