@@ -42,6 +42,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="check this batch size instead of each recipe's")
     ap.add_argument("--lr", type=float, default=None, help="check this learning rate instead of each recipe's")
     a = ap.parse_args()
+    for flag, value, low in (("--seeds", a.seeds, 1), ("--min-steps", a.min_steps, 0), ("--batch-size", a.batch_size, 1)):
+        if value is not None and value < low:
+            ap.error(f"{flag} must be >= {low}, got {value}")
+    if a.lr is not None and not a.lr > 0:
+        ap.error(f"--lr must be > 0, got {a.lr}")
+    unknown = sorted(set(a.recipes.split(",")) - set(LABELS))
+    if unknown:
+        ap.error(f"--recipes: unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(LABELS)}")
     torch.set_num_threads(1)
     from alkit.engine.data import load_dataset
     from alkit.engine.train.supervised import accuracy, train_supervised
