@@ -42,14 +42,17 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="check this batch size instead of each recipe's")
     ap.add_argument("--lr", type=float, default=None, help="check this learning rate instead of each recipe's")
     a = ap.parse_args()
-    for flag, value, low in (("--seeds", a.seeds, 1), ("--min-steps", a.min_steps, 0), ("--batch-size", a.batch_size, 1)):
-        if value is not None and value < low:
-            ap.error(f"{flag} must be >= {low}, got {value}")
-    if a.lr is not None and not a.lr > 0:
-        ap.error(f"--lr must be > 0, got {a.lr}")
-    unknown = sorted(set(a.recipes.split(",")) - set(LABELS))
-    if unknown:
-        ap.error(f"--recipes: unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(LABELS)}")
+    from alkit import checks
+    try:  # bad input: one line naming the flag, exit 2, before any training
+        checks.integer("--seeds", a.seeds, minimum=1)
+        for flag, value, low in (("--min-steps", a.min_steps, 0), ("--batch-size", a.batch_size, 1)):
+            if value is not None:
+                checks.integer(flag, value, minimum=low)
+        if a.lr is not None:
+            checks.number("--lr", a.lr)
+        recipes = checks.csv_names("--recipes", a.recipes, "recipe", LABELS)
+    except checks.UsageError as e:
+        ap.error(str(e))
     torch.set_num_threads(1)
     from alkit.engine.data import load_dataset
     from alkit.engine.train.supervised import accuracy, train_supervised
@@ -62,7 +65,7 @@ def main() -> None:
         "epochs", "min_steps", "iterations", "batch_size", "unlabelled_batch", "lr", "ensemble_size")})
     print(f"digits, augment={a.augment}, {a.seeds} seeds, class-balanced random labelled sets; accuracy %")
     print(f"{'recipe':12s} {'labels':>6s} {'steps':>6s} {'0.5x':>6s} {'1x':>6s} {'2x':>6s} {'2x-1x':>6s}")
-    for name in a.recipes.split(","):
+    for name in recipes:
         r = dict(CLASSIFICATION[name])
         if a.min_steps is not None:
             r["min_steps"] = a.min_steps
