@@ -222,3 +222,42 @@ def test_a_pooled_discriminator_is_the_plain_one_on_the_pooled_map():
     assert torch.allclose(lp, lq) and torch.allclose(fp, fq)
     with pytest.raises(ValueError, match="input_pool"):
         S4GANDiscriminator(4, input_pool=0)
+
+
+def test_generator_step_computes_no_discriminator_weight_gradients_and_trains_the_same(monkeypatch):
+    """The generator step freezes D (``s4gan._frozen``): D's weight gradients are computed once per
+    iteration (D's own step), not twice; G and D end exactly as with D trainable in the generator step
+    (the plain way); a flag the caller set on D survives the training."""
+    import contextlib
+
+    from alkit.engine.models.segmentation import SmallSegNet
+    from alkit.engine.train import s4gan
+
+    images, masks = toy(16, 32)
+    iterations = 4
+    kw = dict(iterations=iterations, batch_size=4, lr=0.003, num_classes=2, crop_size=32, head_lr_mult=1.0,
+              mean=MEAN, std=STD, seed=3)
+
+    def run():
+        torch.manual_seed(0)
+        D = S4GANDiscriminator(2, width=8)
+        held = next(D.parameters())
+        held.requires_grad_(False)  # the caller's choice: this tensor is not trained
+        calls = []
+        for p in D.parameters():
+            if p.requires_grad:
+                p.register_hook(lambda g, calls=calls: calls.append(1))
+        G, D = s4gan.train_s4gan(SmallSegNet(2, width=8), images, masks, np.arange(6), np.arange(6, 16),
+                                 discriminator=D, **kw)
+        flags = [p.requires_grad for p in D.parameters()]
+        weights = [t.detach().clone() for t in (*G.state_dict().values(), *D.state_dict().values())]
+        return len(calls), flags, weights
+
+    n_trainable = len(list(S4GANDiscriminator(2, width=8).parameters())) - 1
+    frozen_calls, frozen_flags, frozen_weights = run()
+    monkeypatch.setattr(s4gan, "_frozen", lambda module: contextlib.nullcontext())
+    plain_calls, plain_flags, plain_weights = run()
+    assert frozen_calls == iterations * n_trainable  # D's own step only
+    assert plain_calls > frozen_calls  # the plain generator step computed D weight gradients (all but the last layer's)
+    assert frozen_flags == plain_flags == [False] + [True] * n_trainable
+    assert all(torch.equal(a, b) for a, b in zip(frozen_weights, plain_weights))

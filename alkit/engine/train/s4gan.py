@@ -56,6 +56,7 @@ copy of the prediction, harmless for D on average). ``ignore_fill="zeros"`` is t
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -103,6 +104,24 @@ def d_image(x: torch.Tensor, how: str = "normalised") -> torch.Tensor:
 def poly_factor(step: int, total: int, power: float = 0.9) -> float:
     """The original's ``lr_poly`` factor ``(1 - step / total) ** power`` (``step`` 0-based)."""
     return (1.0 - float(step) / max(1, int(total))) ** power
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module):
+    """``module``'s parameters without ``requires_grad`` for the block, each flag restored after it.
+
+    The generator step backpropagates through D only to reach G: with D's parameters frozen, autograd
+    computes D's input gradients (what G needs, the same kernels and the same numbers) and skips D's
+    weight gradients, which the step discarded anyway (D's gradients are cleared before its own step)."""
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def _sample(pool: np.ndarray, n: int, gen: torch.Generator) -> np.ndarray:
@@ -249,22 +268,24 @@ def train_s4gan(model: nn.Module, images, masks, labelled, unlabelled, *, iterat
         # D's input pooling (``d_pool``) once per batch, not inside each D pass below
         real = D.pool(torch.cat([real_maps(yg, fill, num_classes, ignore_index), d_image(xg, d_input)], 1))
         fake = D.pool(torch.cat([probs_u, d_image(xu, d_input)], 1))
-        # generator step: D's parameters get no update here (their gradients are cleared before D's step).
-        # D has no batch norm, so fake and real go through it as one batch (one call per layer instead
-        # of two; dropout draws its masks per image either way); the real half's features are detached.
+        # generator step: D's parameters get no update here, so they are frozen for it (no weight
+        # gradients computed, :func:`_frozen`). D has no batch norm, so fake and real go through it as
+        # one batch (one call per layer instead of two; dropout draws its masks per image either way);
+        # the real half's features are detached.
         n_fake = len(fake)
-        logit_both, feat_both = D(torch.cat([fake, real]), pooled=True)
-        logit_fake, feat_fake, feat_real = logit_both[:n_fake], feat_both[:n_fake], feat_both[n_fake:].detach()
-        fm = (feat_real.mean(0) - feat_fake.mean(0)).abs().mean()
-        passed = torch.sigmoid(logit_fake.detach()) > st_threshold
-        if passed.any():
-            pseudo = probs_u.detach().argmax(1)
-            st = F.cross_entropy(logits_u[passed], pseudo[passed])
-        else:
-            st = logits_u.sum() * 0.0
-        loss = loss + lambda_fm * fm + lambda_st * st
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with _frozen(D):
+            logit_both, feat_both = D(torch.cat([fake, real]), pooled=True)
+            logit_fake, feat_fake, feat_real = logit_both[:n_fake], feat_both[:n_fake], feat_both[n_fake:].detach()
+            fm = (feat_real.mean(0) - feat_fake.mean(0)).abs().mean()
+            passed = torch.sigmoid(logit_fake.detach()) > st_threshold
+            if passed.any():
+                pseudo = probs_u.detach().argmax(1)
+                st = F.cross_entropy(logits_u[passed], pseudo[passed])
+            else:
+                st = logits_u.sum() * 0.0
+            loss = loss + lambda_fm * fm + lambda_st * st
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
         sched.step()
         average.update()
