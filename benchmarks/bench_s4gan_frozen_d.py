@@ -30,22 +30,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alkit import checks  # noqa: E402
 from alkit.engine.train import s4gan  # noqa: E402
 from benchmarks.step_runs import training_runs  # noqa: E402
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=_positive, default=100, help="s4GAN steps per timed run (default 100)")
-    ap.add_argument("--repeats", type=_positive, default=5, help="timed runs per way, interleaved (default 5)")
+    ap.add_argument("--steps", default="100", help="s4GAN steps per timed run (default 100)")
+    ap.add_argument("--repeats", default="5", help="timed runs per way, interleaved (default 5)")
     a = ap.parse_args(argv)
+    try:  # one line and exit 2 for a bad flag, before any training
+        a.steps, a.repeats = checks.integer("--steps", a.steps, minimum=1), checks.integer("--repeats", a.repeats, minimum=1)
+    except checks.UsageError as e:
+        ap.error(str(e))
     torch.set_num_threads(1)
     run = training_runs(a.steps, names=("s4gan",))["s4gan"]
     frozen = s4gan._frozen
