@@ -263,3 +263,62 @@ def test_ctrl_c_while_starting_leaves_no_process(tmp_path, monkeypatch, where):
     with pytest.raises(KeyboardInterrupt):
         run(exp, store_root=tmp_path, progress=False, workers=2)
     assert mp.active_children() == []
+
+
+def _lone(p, units, tmp):
+    """Each unit run on its own (``run_unit``, its plain trainings alone beside a throw-away twin)."""
+    import dataclasses
+
+    from alkit.experiments.runner import run_unit
+
+    return [run_unit(p.task, dataclasses.replace(u, store_root=str(tmp))) for u in units]
+
+
+def test_trials_in_lockstep_give_the_records_of_trials_alone(tmp_path):
+    """A bundle (the trials of a strategy in lockstep, their plain networks trained as one stack)
+    writes the records each trial writes alone, and so does a bundle resumed from a store in which
+    the trials stopped at different cycles (one finished, one after cycle 0, one not started)."""
+    import dataclasses
+
+    from alkit.experiments.config import plan
+    from alkit.experiments.runner import bundles, run_bundle
+
+    p = plan(Experiment(**dict(EXP, trials=3, strategies=("random", "ens-varr", "ll"), epochs=1, min_steps=12)))
+    units = list(p.units)
+    groups = bundles([p.task] * len(units), units)
+    by_strategy = {units[g[0]].strategy: sorted(units[i].trial for i in g) for g in groups if len(g) > 1}
+    assert by_strategy == {"random": [0, 1, 2], "ens-varr": [0, 1, 2]}  # Learning Loss trains alone
+    assert sum(len(g) for g in groups) == len(units) and sorted(i for g in groups for i in g) == list(range(len(units)))
+    alone = _lone(p, units, tmp_path / "alone")
+    together = [None] * len(units)
+    for g in groups:
+        for i, recs in zip(g, run_bundle(p.task, [dataclasses.replace(units[i], store_root=str(tmp_path / "b"))
+                                                 for i in g])):
+            together[i] = recs
+    strip_s = lambda recs: [{k: v for k, v in r.items() if k != "seconds"} for r in recs]  # noqa: E731
+    assert [strip_s(r) for r in together] == [strip_s(r) for r in alone]
+    # resume: trial 0 finished, trial 1 stopped after cycle 0, trial 2 not started
+    rnd = [dataclasses.replace(u, store_root=str(tmp_path / "r")) for u in units if u.strategy == "random"]
+    from alkit.experiments.runner import run_unit
+
+    run_unit(p.task, rnd[0])
+    run_unit(p.task, dataclasses.replace(rnd[1], cycles=0))
+    resumed = run_bundle(p.task, rnd)
+    assert [strip_s(r) for r in resumed] == [strip_s(r) for r, u in zip(alone, units) if u.strategy == "random"]
+
+
+def test_bundles_split_by_size_and_for_idle_workers():
+    """More than MAX_BUNDLE trials split evenly; with fewer bundles than workers a group splits
+    (never below 2 units); units of different runs or settings never share a bundle."""
+    from alkit.experiments.config import plan
+    from alkit.experiments.runner import MAX_BUNDLE, bundles
+
+    p = plan(Experiment(**dict(EXP, trials=MAX_BUNDLE + 3, strategies=("random",))))
+    units = list(p.units)
+    sizes = sorted(len(g) for g in bundles([p.task] * len(units), units))
+    assert sizes == [(MAX_BUNDLE + 3) // 2, (MAX_BUNDLE + 4) // 2]
+    assert sorted(len(g) for g in bundles([p.task] * 5, units[:5], workers=2)) == [2, 3]
+    assert sorted(len(g) for g in bundles([p.task] * 3, units[:3], workers=8)) == [3]  # no lone parts
+    other = plan(Experiment(**dict(EXP, trials=2, strategies=("random",))))
+    mixed = bundles([p.task, p.task, other.task, other.task], units[:2] + list(other.units))
+    assert sorted(map(sorted, mixed)) == [[0, 1], [2, 3]]

@@ -4,7 +4,9 @@ returns the stacked weights, a stacked fit agrees with the sequential one up to 
 switch off is the old path bit for bit, and a stacked fit is deterministic under a seed.
 
 Tolerances. One forward/backward of the stacked network differs from the members' by float rounding
-(~1e-7 here; 1e-5 asserted). Over a training, rounding differences stay at that level for a few
+(~1e-7 in the small CNN; up to ~1e-4 after the train-mode BatchNorm layers of the deep nets on 6
+images, where the stem is a matrix product on one side and a convolution on the other: 3e-4
+asserted). Over a training, rounding differences stay at that level for a few
 steps, then a pre-activation within rounding of 0 flips its ReLU and the two trainings part by
 ~1e-4 in one step and drift apart slowly (chaotic SGD): measured on digits, 60 labels, 150 steps,
 per-member argmax agreement on the pool 98.7-100 %, mean |delta p| 4e-4 to 1e-3. The same
@@ -27,7 +29,7 @@ from alkit.engine.data import load_dataset
 from alkit.engine.models import CifarResNet18, SmallCNN, WideResNet
 from alkit.engine.models.mc_dropout import add_penultimate_dropout
 from alkit.engine.train.common import prepare_model
-from alkit.engine.train.stacked import (GroupedLinear, can_stack, split_members, stack_members,
+from alkit.engine.train.stacked import (GroupedLinear, StackedStem, can_stack, split_members, stack_members,
                                         stacking_wanted, train_stacked_supervised)
 from alkit.engine.train.supervised import predict, train_supervised
 from alkit.tasks.classification import ClassificationTask
@@ -64,9 +66,15 @@ def _members(factory, count=3):
     return out
 
 
-def _blocks(stacked_t: torch.Tensor, count: int, grouped: bool) -> list[torch.Tensor]:
-    """Member m's part of a stacked tensor: index m of a GroupedLinear's, else block m of dim 0."""
-    return list(stacked_t) if grouped else list(stacked_t.chunk(count))
+def _blocks(stacked_t: torch.Tensor, count: int, owner, like) -> list[torch.Tensor]:
+    """Member m's part of a stacked tensor of module ``owner``, shaped as ``like`` (the member's
+    tensor): index m of a GroupedLinear's (its first ``d_out`` rows) or a StackedStem's, else
+    block m of dim 0."""
+    if isinstance(owner, GroupedLinear):
+        return [t[:owner.d_out] for t in stacked_t]
+    if isinstance(owner, StackedStem):
+        return [t.reshape(like.shape) for t in stacked_t]
+    return list(stacked_t.chunk(count))
 
 
 @pytest.mark.parametrize("name", list(NETS))
@@ -85,10 +93,12 @@ def test_stacked_forward_and_gradients_equal_the_members(name):
         logits, emb, taps = stacked.forward_features(torch.cat(xs, dim=1))
         for m, member in enumerate(members):
             ref_logits, ref_emb, ref_taps = member.forward_features(xs[m])
-            assert torch.allclose(logits.view(6, count, 10)[:, m], ref_logits, atol=1e-5)
-            assert torch.allclose(emb.chunk(count, dim=1)[m], ref_emb, atol=1e-5)
+            # the stem is a matrix product here, a convolution there: rounding, which train-mode BN
+            # over 6 images amplifies in the deep nets (up to ~1e-4 at ResNet-18's logits)
+            assert torch.allclose(logits.view(6, count, 10)[:, m], ref_logits, atol=3e-4)
+            assert torch.allclose(emb.chunk(count, dim=1)[m], ref_emb, atol=3e-4)
             for t, r in zip(taps, ref_taps):
-                assert torch.allclose(t.chunk(count, dim=1)[m], r, atol=1e-5)
+                assert torch.allclose(t.chunk(count, dim=1)[m], r, atol=3e-4)
         if mode == "train":  # the running statistics moved as each member's own did
             for (n, buf), *refs in zip(stacked.named_buffers(), *[mem.buffers() for mem in members]):
                 if "running" in n:
@@ -103,9 +113,9 @@ def test_stacked_forward_and_gradients_equal_the_members(name):
         F.cross_entropy(member(xs[m]), ys[m]).backward()
     places = dict(stacked.named_modules())
     for pname, p in stacked.named_parameters():
-        grouped = isinstance(places[pname.rpartition(".")[0]], GroupedLinear)
-        for m, (member, part) in enumerate(zip(members, _blocks(p.grad, count, grouped))):
-            assert torch.allclose(part, dict(member.named_parameters())[pname].grad, atol=1e-5), (pname, m)
+        owner, like = places[pname.rpartition(".")[0]], dict(members[0].named_parameters())[pname]
+        for m, (member, part) in enumerate(zip(members, _blocks(p.grad, count, owner, like))):
+            assert torch.allclose(part, dict(member.named_parameters())[pname].grad, atol=3e-4, rtol=1e-4), (pname, m)
 
 
 @pytest.mark.parametrize("name", ["small-cnn", "wrn-10-1"])
@@ -124,7 +134,7 @@ def test_split_back_returns_the_stacked_weights(name):
         if key.endswith("num_batches_tracked"):
             assert all(torch.equal(o.state_dict()[key], t) for o in out)
             continue
-        for m, part in enumerate(_blocks(t, 3, isinstance(owner, GroupedLinear))):
+        for m, part in enumerate(_blocks(t, 3, owner, out[0].state_dict()[key])):
             assert torch.equal(out[m].state_dict()[key], part), key
     # and the round trip members -> stacked -> members is the identity
     back = split_members(stack_members(members), copy.deepcopy(_members(factory)))
@@ -135,9 +145,10 @@ def test_split_back_returns_the_stacked_weights(name):
 def test_grouped_linear_and_what_cannot_stack():
     lins = [torch.nn.Linear(5, 4) for _ in range(3)]
     gl = GroupedLinear(3, 5, 4)
+    assert gl.weight.shape == (3, 16, 5) and gl.bias.shape == (3, 16)  # rows padded to ROW_ALIGN
     with torch.no_grad():
-        gl.weight.copy_(torch.stack([lin.weight for lin in lins]))
-        gl.bias.copy_(torch.stack([lin.bias for lin in lins]))
+        gl.weight[:, :4].copy_(torch.stack([lin.weight for lin in lins]))
+        gl.bias[:, :4].copy_(torch.stack([lin.bias for lin in lins]))
     xs = [torch.randn(7, 5) for _ in range(3)]
     out = gl(torch.cat(xs, 1)).view(7, 3, 4)
     for m in range(3):
@@ -209,20 +220,37 @@ def test_switch_off_is_the_old_path_bit_for_bit(digits, monkeypatch):
     assert not ClassificationTask(digits, **training(), ssl="uda", stacked_members=True)._stacks_members()
 
 
-def test_stacked_fit_is_deterministic_and_cached_as_one_entry(digits, tmp_path, monkeypatch):
+def test_stacked_fit_is_deterministic_and_cached_per_member(digits, tmp_path, monkeypatch):
     a = _fit(digits, True, 8, seed=3)[2]
     b = _fit(digits, True, 8, seed=3)[2]
     c = _fit(digits, True, 8, seed=4)[2]
     assert _states_equal(a, b) and not _states_equal(a, c)
-    # the fit cache keeps the stacked ensemble whole, under its own entry (not a lone network's)
+    # the fit cache keeps each member under its own (labelled, seed) entry: a stacked member is the
+    # same network bit for bit however it was stacked, so member 0 is the plain network of seed 3
     task = ClassificationTask(digits, **training(epochs=1, min_steps=8, ensemble_size=3), stacked_members=True)
     task.fit_cache = FitCache(tmp_path, "sig")
     labelled = task.initial_order(np.random.default_rng(0))[:60]
     first = task.fit(labelled, seed=3, strategy="ens-varr").models
     assert _states_equal(first, a)
-    assert task.fit_cache.load(labelled, 3) is None and task.fit_cache.load(labelled, 3, "stacked3") is not None
+    assert all(task.fit_cache.load(labelled, 3 + 1000 * m) is not None for m in range(3))
     monkeypatch.setattr(stacked_mod, "train_stacked_supervised", lambda *a, **k: pytest.fail("trained again"))
     assert _states_equal(task.fit(labelled, seed=3, strategy="ens-varr").models, a)
+    assert _states_equal(task.fit(labelled, seed=3, strategy="random").models, a[:1])
+
+
+def test_fit_many_equals_fit_request_by_request(digits):
+    """Several trials' networks asked for together (one stack per labelled-set size) are the
+    networks each ``fit`` gives alone, bit for bit: ENS-varR's members, a plain strategy's network,
+    labelled sets of two sizes, and a Learning-Loss request (trained on its own) in one call."""
+    task = ClassificationTask(digits, **training(epochs=1, min_steps=6, ensemble_size=2), stacked_members=True)
+    order = task.initial_order(np.random.default_rng(1))
+    asks = [(order[:40], 11, "ens-varr"), (order[5:45], 12, "random"), (order[:60], 13, "entropy"),
+            (order[:40], 14, "ll")]
+    together = task.fit_many(asks)
+    for (labelled, seed, strategy), learner in zip(asks, together):
+        alone = task.fit(labelled, seed, strategy)
+        assert len(alone.models) == len(learner.models) and _states_equal(alone.models, learner.models)
+        assert (alone.lossnet is None) == (learner.lossnet is None)
 
 
 def test_stacked_trainer_with_weight_average_matches_members(digits):
@@ -239,3 +267,42 @@ def test_stacked_trainer_with_weight_average_matches_members(digits):
         assert not b.training
         for k, t in a.state_dict().items():
             assert torch.allclose(t.float(), b.state_dict()[k].float(), atol=1e-5), k
+
+
+@pytest.mark.parametrize("isa", ["native", "AVX2"])
+def test_a_member_trains_the_same_bit_for_bit_in_stacks_of_any_size(digits, isa):
+    """Member m of a stack is a function of its own initial weights, labelled set and seed only:
+    trained alone (beside its throw-away twin), with 1, 6 or 20 other members (other labelled sets
+    of the same size, other seeds), its weights and BatchNorm statistics are equal with
+    ``torch.equal``. This is what lets trainings of different trials or strategies share one stack
+    without changing any record. "AVX2" reruns it in a fresh process with oneDNN and ATen capped at
+    AVX2 (``ONEDNN_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY``), as on a CPU without AVX-512, whose vector
+    width (8 floats) is where the grouped first convolution and the strided softmax used to part."""
+    if isa != "native":
+        import os
+        import subprocess
+        import sys
+
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                              "-k", "bit_for_bit and native"], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return
+    from alkit.engine.augment import build_augment
+
+    augment = build_augment("paper", digits.image_size, hflip=False)
+    pools = [np.random.default_rng(100 + t).choice(len(digits.train_y), 40, replace=False) for t in range(21)]
+
+    def trained(ids):
+        nets = []
+        for s in ids:
+            torch.manual_seed(s)
+            nets.append(prepare_model(SmallCNN(10, 1), CPU))
+        train_stacked_supervised(nets, digits, [pools[s] for s in ids], epochs=1, augment=augment, seeds=list(ids),
+                                 batch_size=16, lr=0.05, min_steps=60)
+        return {s: net.state_dict() for s, net in zip(ids, nets)}
+
+    alone = trained([3])[3]
+    for ids in ([3, 0], [5, 3, 1, 0, 2, 4, 6], list(range(21))):
+        member = trained(ids)[3]
+        assert all(torch.equal(member[k], alone[k]) for k in alone), len(ids)

@@ -141,6 +141,13 @@ def _stacked(kind: str, ssl, g: "Geometry") -> bool:
     return stacking_wanted(pick_device(None), g.side)
 
 
+def _device_type() -> str:
+    """``"cpu"`` or ``"cuda"``: the device the runs train on."""
+    from alkit.engine.train.common import pick_device
+
+    return pick_device(None).type
+
+
 def _unit_key(run, s: dict, strategy: str, trial: int) -> str:
     """The results-store entry of a unit, up to the data fingerprint (the same dataset gives the
     same one): the resolved settings that reach it (as ``Experiment.store_config`` prunes them)."""
@@ -178,8 +185,9 @@ def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[P
     first_trained = set()  # trials whose plain cycle-0 network a computed unit of this run trains
     for strategy in run.strategies or s["strategies"]:
         members = _members(strategy, s)
-        # a stacked ensemble (alkit.engine.train.stacked) trains all its members at cycle 0 too
-        plain = _trains_plainly(strategy) and not (members > 1 and _stacked(kind, ssl, g))
+        # a stacked ensemble on CUDA (alkit.engine.train.stacked, cached whole) trains all its members
+        # at cycle 0 too; on the CPU its first member is the plain network (ClassificationTask._stacks_plain)
+        plain = _trains_plainly(strategy) and not (members > 1 and _stacked(kind, ssl, g) and _device_type() != "cpu")
         scores = strategy != "random" or s.get("polygon_strategy") == "entropy"
         for trial in range(int(s["trials"])):
             last = 0 if run.first_cycle_only else int(s["cycles"])

@@ -116,6 +116,78 @@ def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None, threads: int | N
         return run_unit(task, unit, ticks)
 
 
+# The most units (trials of one strategy of one run) a worker runs in lockstep (see :func:`bundles`).
+MAX_BUNDLE = 8
+
+
+def bundles(tasks: list, units: list[Unit], workers: int = 1) -> list[list[int]]:
+    """Indices of ``units`` (``tasks[i]`` the task of ``units[i]``) grouped into bundles that one
+    worker runs in lockstep (:func:`run_bundle`): the trials of one strategy of one run (the same
+    task object and the same unit fields but the trial), where the task trains them together
+    (``task.batches_fits(strategy)``: e.g. the small digits CNN's plain trainings as one stacked
+    network); every other unit is a bundle of its own. A group of more than :data:`MAX_BUNDLE`
+    trials is split evenly, and so is a group when there are fewer bundles than ``workers`` (no
+    part smaller than 2: a lone stacked training is the slow case). Bundles keep the order of their
+    first unit. Bundling never changes a record (:func:`alkit.protocol.loop.run_trials`)."""
+    import json
+    import math
+
+    groups: dict = {}
+    for i, (task, u) in enumerate(zip(tasks, units)):
+        joint = getattr(task, "batches_fits", None)
+        if joint is not None and joint(u.strategy):
+            key = (id(task), u.strategy, u.initial, u.step, u.cycles, u.seed, u.metric, u.store_root,
+                   json.dumps(u.store_config, sort_keys=True, default=str),
+                   json.dumps(u.meta, sort_keys=True, default=str))
+        else:
+            key = ("alone", i)
+        groups.setdefault(key, []).append(i)
+    spread = math.ceil(max(1, workers) / len(groups))
+    out = []
+    for idx in groups.values():
+        parts = max(math.ceil(len(idx) / MAX_BUNDLE), min(spread, len(idx) // 2), 1)
+        size, extra = divmod(len(idx), parts)
+        first = 0
+        for p in range(parts):
+            stop = first + size + (p < extra)
+            out.append(idx[first:stop])
+            first = stop
+    return sorted(out, key=lambda b: b[0])
+
+
+def run_bundle(task, units: list[Unit], ticks=None) -> list[list[dict]]:
+    """Run (or resume) the trials ``units`` of one strategy in lockstep
+    (:func:`alkit.protocol.loop.run_trials`; units from :func:`bundles`: the same fields but the
+    trial) and return each one's records, in order; one unit is :func:`run_unit`. ``ticks`` as
+    for :func:`run_unit`."""
+    if len(units) == 1:
+        return [run_unit(task, units[0], ticks)]
+    from alkit.protocol.loop import run_trials
+    from alkit.experiments.store import RunStore
+
+    u = units[0]
+    store = RunStore(u.store_root, u.store_config) if u.store_config is not None else None
+
+    def on_cycle(rec):
+        if ticks is not None:
+            ticks.put((u.strategy, rec["trial"], rec["cycle"], float(rec[u.metric])))
+
+    return run_trials(task, u.strategy, initial=u.initial, step=u.step, cycles=u.cycles,
+                      trials=[x.trial for x in units], seed=u.seed, store=store, meta=u.meta, metric=u.metric,
+                      on_cycle=on_cycle)
+
+
+def run_pickled_bundle(task_bytes: bytes, units: list[Unit], ticks=None, threads: int | None = None) -> list[list[dict]]:
+    """:func:`run_bundle` on a task sent as plain ``pickle`` bytes (see :func:`run_pickled_unit`)."""
+    task = pickle.loads(task_bytes)
+    if threads is None:
+        return run_bundle(task, units, ticks)
+    from alkit.engine.train.common import torch_threads
+
+    with torch_threads(threads):
+        return run_bundle(task, units, ticks)
+
+
 def _init_worker(threads: int) -> None:
     """Worker start-up (a fresh ``spawn`` process): its own torch thread count, and Ctrl-C left to
     the parent (a terminal sends SIGINT to the whole process group; the parent stops the workers).
@@ -233,8 +305,12 @@ def run_units(task, units: list[Unit], *, workers: int | None = None, executor=N
 
         sink = _CallbackQueue(tick)
         if own and workers == 1:
+            out: list = [None] * len(units)
             with torch_threads(threads_per_worker(task, 1)):
-                return [run_unit(task, u, sink) for u in units]
+                for b in bundles([task] * len(units), units):
+                    for i, recs in zip(b, run_bundle(task, [units[i] for i in b], sink)):
+                        out[i] = recs
+            return out
         # Units whose every cycle is already stored are loaded here (validated like any cached
         # cycle); only the others go to worker processes, and no pool starts when none is left.
         done = [i for i, u in enumerate(units) if finished(u)]
@@ -282,7 +358,8 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     return _run_jobs([(payload, u) for u in units], order, workers, threads_per_worker(task, workers), executor,
-                     tick, None if executor is None else getattr(task, "preferred_threads", None))
+                     tick, None if executor is None else getattr(task, "preferred_threads", None),
+                     bundles([task] * len(units), units, workers))
 
 
 class WorkShares:
@@ -357,16 +434,20 @@ def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, d
 
     try:
         return _run_jobs(pairs, list(range(len(pairs))), workers, threads_per_worker(jobs[0][0], workers), None,
-                         tick, None)
+                         tick, None, bundles([t for t, _ in jobs], [u for _, u in jobs], workers))
     finally:
         bar.close()
 
 
-def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads) -> list[list[dict]]:
+def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads, groups=None) -> list[list[dict]]:
     """Submit ``pairs`` (pickled task, unit) in ``order`` to ``executor`` (None: a pool of ``workers``
     fresh processes with ``threads`` torch threads each, stopped at the end) and collect the
     records in the order of ``pairs``; ``outside_threads``: the thread count a worker someone
-    else started should use (see :func:`run_pickled_unit`)."""
+    else started should use (see :func:`run_pickled_unit`). ``groups``: lists of pair indices that
+    one worker runs in lockstep (:func:`bundles`; the pairs of a group share their task), submitted
+    when the first of their pairs comes in ``order``; None: every pair on its own."""
+    rank = {i: r for r, i in enumerate(order)}
+    groups = [[i] for i in order] if groups is None else sorted(groups, key=lambda g: min(rank[i] for i in g))
     ctx = mp.get_context("spawn")
     own = executor is None
     manager = ticks = None
@@ -382,9 +463,9 @@ def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads) -
                 manager.start(initializer=_die_with_parent)
                 ticks = manager.Queue()
                 executor = process_pool(workers, threads)
-            for i in order:  # the pool starts its processes on the first submits
-                payload, unit = pairs[i]
-                futures[executor.submit(run_pickled_unit, payload, unit, ticks, outside_threads)] = i
+            for group in groups:  # the pool starts its processes on the first submits
+                payload, units = pairs[group[0]][0], [pairs[i][1] for i in group]
+                futures[executor.submit(run_pickled_bundle, payload, units, ticks, outside_threads)] = group
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -393,13 +474,14 @@ def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads) -
                 if f.exception() is not None:
                     raise f.exception()
                 if ticks is None:  # an outside executor: count a unit's cycles when it ends
-                    metric = pairs[futures[f]][1].metric
-                    for rec in f.result():
-                        tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[metric])))
+                    for i, recs in zip(futures[f], f.result()):
+                        for rec in recs:
+                            tick((rec["strategy"], rec["trial"], rec["cycle"], float(rec[pairs[i][1].metric])))
         _drain(ticks, tick)
         out: list = [None] * len(pairs)
-        for f, i in futures.items():
-            out[i] = f.result()
+        for f, group in futures.items():
+            for i, recs in zip(group, f.result()):
+                out[i] = recs
         return out
     except BaseException:
         for f in futures:
@@ -455,5 +537,5 @@ def _stop_workers(executor) -> None:
         thread.join(timeout=30)
 
 
-__all__ = ["Unit", "run_unit", "run_units", "run_jobs", "finished", "default_workers", "threads_per_worker",
+__all__ = ["Unit", "run_unit", "run_bundle", "bundles", "run_units", "run_jobs", "finished", "default_workers", "threads_per_worker",
            "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]

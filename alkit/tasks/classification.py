@@ -22,6 +22,9 @@ from alkit.engine.train.common import pick_device, prepare_model
 from alkit.engine.train.supervised import accuracy, predict, train_supervised
 
 SSL_METHODS = (None, "uda", "fixmatch")
+# The most plain networks :meth:`ClassificationTask._train_plain` trains in one stack (the trials of a
+# strategy times an ensemble's members; memory grows with it, the speed-up stops growing well below).
+MAX_STACK = 32
 PRETRAINED = (None, "glyphs")
 
 
@@ -123,11 +126,20 @@ class ClassificationTask(strategies.CarriesStrategies):
     def first_fit_shared(self, strategy: str) -> bool:
         """Whether the first network ``strategy`` trains in a cycle is a plain training that other
         strategies of the run with the same labelled set and seed share through the fit cache
-        (:meth:`fit`: not Learning Loss's, not BALD's dropout network, not a stacked ensemble's)."""
+        (:meth:`fit`: not Learning Loss's, not BALD's dropout network; an ensemble's first member
+        is the plain network of the cycle's seed, except in a stacked ensemble on CUDA, which is
+        cached whole)."""
         spec = strategies.get_strategy(strategy)
         if spec.trains in ("lossnet", "dropout"):
             return False
-        return not (spec.members == "ensemble" and self.ensemble_size > 1 and self._stacks_members())
+        whole = spec.members == "ensemble" and self.ensemble_size > 1 and self._stacks_members()
+        return not whole or self._stacks_plain()
+
+    def batches_fits(self, strategy: str) -> bool:
+        """Whether :meth:`fit_many` trains ``strategy``'s networks for several labelled sets as one
+        stacked network: its trainings are plain and this task stacks them (:meth:`_stacks_plain`)."""
+        spec = strategies.get_strategy(strategy)
+        return spec.trains not in ("lossnet", "dropout") and self._stacks_plain()
 
     # -- Task protocol -------------------------------------------------------------------------
     def pool_costs(self) -> np.ndarray:
@@ -153,6 +165,8 @@ class ClassificationTask(strategies.CarriesStrategies):
         return prepare_model(model, self.device)
 
     def _train_one(self, labelled: np.ndarray, seed: int, lossnet=None, dropout: float = 0.0):
+        if lossnet is None and not dropout and self._stacks_plain():
+            return self._train_plain([(labelled, seed)])[0]
         cache = getattr(self, "fit_cache", None) if lossnet is None and not dropout else None
         stored = cache.load(labelled, seed) if cache is not None else None
         if stored is not None:  # the same training, done by another strategy of this run
@@ -196,6 +210,37 @@ class ClassificationTask(strategies.CarriesStrategies):
         """Fresh model(s) on ``labelled``: ``ensemble_size`` members for strategies registered with
         ``members="ensemble"``, model + loss-prediction module for ``trains="lossnet"``, one model
         trained with dropout on its penultimate features for ``trains="dropout"`` (BALD), else one."""
+        return self.fit_many([(labelled, seed, strategy)])[0]
+
+    def fit_many(self, requests: list) -> list[Learner]:
+        """:meth:`fit` for each ``(labelled, seed, strategy)`` of ``requests`` (e.g. the trials of
+        one strategy at one cycle, :func:`alkit.protocol.loop.run_trials`), in that order. Where the
+        task stacks plain trainings (:meth:`batches_fits`), every plain network the requests need
+        (an ensemble's members included) trains in one stacked network per labelled-set size; each
+        comes out the same bit for bit as trained alone (:mod:`alkit.engine.train.stacked`), so the
+        records do not depend on which requests travel together."""
+        plain: list = []  # (labelled, seed) of every stacked plain training, in request order
+        shapes: list = []
+        for labelled, seed, strategy in requests:
+            spec = strategies.get_strategy(strategy)
+            members = self.ensemble_size if spec.members == "ensemble" else 1
+            if self.batches_fits(strategy):
+                shapes.append(("plain", len(plain), members))
+                plain.extend((labelled, seed + 1000 * m) for m in range(members))
+            else:
+                shapes.append(("alone", labelled, seed, strategy))
+        models = self._train_plain(plain) if plain else []
+        out = []
+        for shape in shapes:
+            if shape[0] == "plain":
+                out.append(Learner(models[shape[1]:shape[1] + shape[2]]))
+            else:
+                out.append(self._fit_alone(*shape[1:]))
+        return out
+
+    def _fit_alone(self, labelled: np.ndarray, seed: int, strategy: str) -> Learner:
+        """One request of :meth:`fit_many` trained on its own (Learning Loss, BALD, SSL, or a task
+        that does not stack)."""
         spec = strategies.get_strategy(strategy)
         if spec.trains == "lossnet":
             if not hasattr(self, "_tap_channels"):  # read once from a throw-away instance
@@ -213,9 +258,10 @@ class ClassificationTask(strategies.CarriesStrategies):
         return Learner([self._train_one(labelled, s) for s in seeds])
 
     def _stacks_members(self) -> bool:
-        """Whether an ensemble's members train as one stacked network: supervised training, a
-        network :func:`~alkit.engine.train.stacked.can_stack` takes, and the switch
-        (``stacked_members``, else ``STACKED_MEMBERS``) on for this device and image size."""
+        """Whether plain trainings (an ensemble's members, and every other plain network) train as
+        stacked networks: supervised training, a network :func:`~alkit.engine.train.stacked.can_stack`
+        takes, and the switch (``stacked_members``, else ``STACKED_MEMBERS``) on for this device
+        and image size."""
         from alkit.engine.train.stacked import can_stack, stacking_wanted
 
         if self.ssl is not None or not stacking_wanted(self.device, self.data.image_size,
@@ -225,12 +271,23 @@ class ClassificationTask(strategies.CarriesStrategies):
             self._stackable = can_stack(self.new_model())
         return self._stackable
 
+    def _stacks_plain(self) -> bool:
+        """Whether every plain training (not only an ensemble's) trains stacked, one request or many
+        (:meth:`fit_many`): where the ensemble stacks (:meth:`_stacks_members`) and on the CPU, where
+        a stacked member is measured to be the same bit for bit in a stack of any size
+        (tests/test_stacked_members.py; on CUDA that is not measured, so there only ensembles stack,
+        each cached whole: :meth:`_train_stacked`)."""
+        return self.device.type == "cpu" and self._stacks_members()
+
     def _train_stacked(self, labelled: np.ndarray, seeds: list[int]) -> list:
-        """The members ``seeds`` (member m initialised under ``torch.manual_seed(seeds[m])`` and fed
-        the data stream of ``seeds[m]``, as :meth:`_train_one` would) trained as one stacked network
-        (ENS-varR, Beluch et al. 2018). The fit cache keeps the whole ensemble as one entry: a
-        stacked member equals its lone training only up to float rounding, so it never stands in for
-        one (nor the reverse), and a run's records do not depend on which strategy trained first."""
+        """The members ``seeds`` of an ensemble (member m initialised under ``torch.manual_seed(seeds[m])``
+        and fed the data stream of ``seeds[m]``, as :meth:`_train_one` would) trained as one stacked
+        network (ENS-varR, Beluch et al. 2018) where plain trainings do not stack (CUDA). The fit
+        cache keeps the whole ensemble as one entry: there a stacked member equals its lone training
+        only up to float rounding, so it never stands in for one (nor the reverse), and a run's
+        records do not depend on which strategy trained first. On the CPU: :meth:`_train_plain`."""
+        if self._stacks_plain():
+            return self._train_plain([(labelled, s) for s in seeds])
         from alkit.engine.train.stacked import train_stacked_supervised
 
         cache, part = getattr(self, "fit_cache", None), f"stacked{len(seeds)}"
@@ -247,6 +304,40 @@ class ClassificationTask(strategies.CarriesStrategies):
                                  batch_size=self.batch_size, lr=self.lr, min_steps=self.min_steps)
         if cache is not None:
             cache.save(labelled, seeds[0], {f"member{m}": model.state_dict() for m, model in enumerate(models)}, part)
+        return models
+
+    def _train_plain(self, requests: list) -> list:
+        """Plain networks for ``requests`` ``[(labelled, seed), ...]`` (model initialised under
+        ``torch.manual_seed(seed)``, fed the data stream of ``seed``, as :meth:`_train_fresh` would),
+        trained as stacked networks (:func:`~alkit.engine.train.stacked.train_stacked_supervised`,
+        one per labelled-set size, at most :data:`MAX_STACK` members each) and returned in order, in
+        eval mode. Each is the same bit for bit whatever it is stacked with, so the fit cache keeps
+        one entry per network and any strategy or trial of the run may load it."""
+        from alkit.engine.train.stacked import train_stacked_supervised
+
+        cache = getattr(self, "fit_cache", None)
+        models: list = [None] * len(requests)
+        todo: dict = {}
+        for i, (labelled, seed) in enumerate(requests):
+            torch.manual_seed(seed)
+            model = self.new_model()
+            stored = cache.load(labelled, seed) if cache is not None else None
+            if stored is not None:
+                model.load_state_dict(stored["model"])
+                models[i] = model.eval()
+            else:
+                models[i] = model
+                todo.setdefault(len(labelled), []).append(i)
+        for group in todo.values():
+            for first in range(0, len(group), MAX_STACK):
+                part = group[first:first + MAX_STACK]
+                train_stacked_supervised([models[i] for i in part], self.data, [requests[i][0] for i in part],
+                                         epochs=self.epochs, augment=self.augment,
+                                         seeds=[requests[i][1] for i in part], batch_size=self.batch_size,
+                                         lr=self.lr, min_steps=self.min_steps)
+                if cache is not None:
+                    for i in part:
+                        cache.save(requests[i][0], requests[i][1], {"model": models[i].state_dict()})
         return models
 
     def evaluate(self, learner: Learner) -> dict[str, float]:

@@ -81,8 +81,11 @@ def optimizer_impl() -> dict:
 # measured per ensemble step (1 thread, 2-core machine under load): small-cnn 8x8 1.3x-1.6x faster
 # for 2-5 members, but WRN-28-2 32x32 0.86x-0.94x (slower: oneDNN's grouped convolutions on large
 # maps). CUDA is not measured yet (no GPU was lent); rerun the benchmark there.
-# True: stack wherever the network allows; False: members one after another (the previous path).
-# A task's ``stacked_members`` option overrides it.
+# On the CPU every plain training then goes through the stacked trainer (a member is the same bit for
+# bit in a stack of any size there), and the trials of a strategy train as one stack at each cycle
+# (alkit.experiments.runner.bundles; benchmarks/bench_trial_bundle.py).
+# True: stack wherever the network allows; False: members one after another, every network trained
+# alone (the previous path). A task's ``stacked_members`` option overrides it.
 STACKED_MEMBERS: bool | str = "auto"
 
 

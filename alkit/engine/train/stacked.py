@@ -1,4 +1,5 @@
-"""An ensemble's members trained as ONE stacked network of grouped convolutions.
+"""Several networks (an ensemble's members, several trials' networks) trained as ONE stacked network
+of grouped convolutions.
 
 ENS-varR (Beluch et al., "The power of ensembles for active learning in image classification",
 CVPR 2018; the paper's Sec. 3.1 uses it with 5 members) trains M independently initialised copies
@@ -23,6 +24,17 @@ order and augmentation draws as :func:`alkit.engine.train.supervised.train_super
 and starts from its own initial weights, so stacked and sequential training compute the same
 function up to float rounding (tests/test_stacked_members.py). At the end the trained weights are
 copied back into the M ordinary member modules; scoring and the ``Learner`` see no difference.
+
+On the CPU a member's training does not depend on its stack at all, bit for bit: alone (beside a
+throw-away twin) or with any other members (other labelled sets of the same size, other seeds), its
+weights come out equal under ``torch.equal`` (measured for 1-21 members on AVX-512 and with oneDNN
+and ATen capped at AVX2; tests/test_stacked_members.py). Three places used to tie a member's
+numbers to the stack's size M, each where a kernel vectorises across members: the first
+convolution (few input channels, so oneDNN chose its kernel by M C; now :class:`StackedStem`, a
+per-member matrix product), the loss (a softmax over a strided ``[B, K, M]`` view; now rows of K
+logits) and the linear layer's 10-float blocks (a vector tail in the SGD update; now
+:data:`ROW_ALIGN` rows). So the trials of one strategy (and an ensemble's members) can share a stack
+without changing any record: ``ClassificationTask.fit_many``, ``alkit.protocol.loop.run_trials``.
 
 Why grouped convolutions and not ``torch.func`` (``stack_module_state`` + ``vmap(functional_call)``):
 vmap cannot update BatchNorm running statistics in place (torch docs, "Patching Batch Norm": every
@@ -64,23 +76,74 @@ def stacking_wanted(device: torch.device, image_size: int, setting: bool | str |
     raise ValueError(f"stacked_members must be True, False or 'auto', got {setting!r}")
 
 
+# Rows of a member's block in the stacked linear layer are padded to a multiple of this (zero rows,
+# sliced off the output): with every parameter block a whole number of 16-float vectors (AVX-512;
+# 2 of AVX2's 8), elementwise kernels (the fused SGD update, weight decay) never treat part of a
+# member's block as a vector tail, so a member's update is the same whatever the stack's size.
+ROW_ALIGN = 16
+
+
 class GroupedLinear(nn.Module):
     """M independent linear layers applied side by side: ``[B, M d_in] -> [B, M d_out]``, block m of
-    the output is ``x_m W_m^T + b_m`` for input block m. ``weight`` ``[M, d_out, d_in]``, ``bias``
-    ``[M, d_out]`` (or None)."""
+    the output is ``x_m W_m^T + b_m`` for input block m. ``weight`` ``[M, R, d_in]``, ``bias``
+    ``[M, R]`` (or None), ``R`` = ``d_out`` rounded up to :data:`ROW_ALIGN` (rows past ``d_out`` are
+    zero and unused). The bias is a column of the matrix product (inputs extended by a 1), so its
+    gradient is a per-member matrix product too, not a sum over the batch whose order depends on M."""
 
     def __init__(self, members: int, d_in: int, d_out: int, bias: bool = True):
         super().__init__()
         self.members, self.d_in, self.d_out = members, d_in, d_out
-        self.weight = nn.Parameter(torch.empty(members, d_out, d_in))
-        self.bias = nn.Parameter(torch.empty(members, d_out)) if bias else None
+        self.rows = -(-d_out // ROW_ALIGN) * ROW_ALIGN
+        self.weight = nn.Parameter(torch.zeros(members, self.rows, d_in))
+        self.bias = nn.Parameter(torch.zeros(members, self.rows)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        h = torch.einsum("bmi,moi->bmo", x.reshape(b, self.members, self.d_in), self.weight)
+        xm = x.reshape(b, self.members, self.d_in).transpose(0, 1)  # [M, B, d_in]
+        w = self.weight
         if self.bias is not None:
-            h = h + self.bias
-        return h.reshape(b, self.members * self.d_out)
+            xm = torch.cat([xm, xm.new_ones(self.members, b, 1)], dim=2)
+            w = torch.cat([w, self.bias.unsqueeze(2)], dim=2)  # [M, R, d_in + 1]
+        h = torch.bmm(xm, w.transpose(1, 2))[:, :, :self.d_out]  # [M, B, d_out]
+        return h.transpose(0, 1).reshape(b, self.members * self.d_out)
+
+
+class StackedStem(nn.Module):
+    """The first convolution of M members (few input channels: 1 for digits, 3 for RGB), ``[B, M C,
+    H, W] -> [B, M c_out, H', W']``, as patches times each member's weights (``unfold`` + ``bmm``) on
+    the CPU. oneDNN picks its kernel for a convolution with few input channels by the total count
+    (M C), so a grouped convolution here gave member m slightly different numbers in stacks of
+    different sizes (measured: equal for 2-15 members on AVX-512, 2-7 on AVX2, not beyond); a
+    per-member matrix product does not depend on M. Elsewhere (CUDA) it is the grouped convolution.
+    ``weight`` ``[M, c_out, C k k]`` (member m's ordinary weight, flattened, at index m; 3-D, so the
+    channels-last conversion of a network leaves it as it is)."""
+
+    def __init__(self, members: int, conv: nn.Conv2d):
+        super().__init__()
+        self.members = members
+        self.c_in, self.c_out = conv.in_channels, conv.out_channels
+        self.kernel_size, self.stride, self.padding = conv.kernel_size, conv.stride, conv.padding
+        self.weight = nn.Parameter(torch.zeros(members, self.c_out, self.c_in * self.kernel_size[0] * self.kernel_size[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, (kh, kw), (sh, sw), (ph, pw) = self.members, self.kernel_size, self.stride, self.padding
+        if x.device.type != "cpu":
+            w = self.weight.reshape(m * self.c_out, self.c_in, kh, kw)
+            return F.conv2d(x, w, None, self.stride, self.padding, groups=m)
+        b, _, h, wd = x.shape
+        ho, wo = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+        cols = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # [B, M C kh kw, L]
+        cols = cols.reshape(b, m, -1, ho * wo).permute(1, 0, 3, 2).reshape(m, b * ho * wo, -1)
+        out = torch.bmm(cols, self.weight.transpose(1, 2))  # [M, B L, c_out]
+        # to [B, M c_out, H', W'] in channels-last memory (B, H', W', M c_out): one copy
+        out = out.reshape(m, b, ho, wo, self.c_out).permute(1, 2, 3, 0, 4).reshape(b, ho, wo, m * self.c_out)
+        return out.permute(0, 3, 1, 2)
+
+
+def _is_stem(conv: nn.Conv2d) -> bool:
+    """A convolution :class:`StackedStem` computes: few input channels, no groups, bias or dilation."""
+    return (conv.in_channels <= 4 and conv.groups == 1 and conv.bias is None and conv.dilation == (1, 1)
+            and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple))
 
 
 _STRUCTURAL = (nn.Sequential, nn.ModuleList, nn.ReLU, nn.Identity)
@@ -118,6 +181,10 @@ def can_stack(model: nn.Module) -> bool:
 def _stack_leaf(mods: list[nn.Module]) -> nn.Module:
     """One stacked module from the M members' modules at the same place (weights copied in)."""
     m0, count = mods[0], len(mods)
+    if type(m0) is nn.Conv2d and _is_stem(m0):
+        new = StackedStem(count, m0)
+        new.weight.copy_(torch.stack([m.weight.reshape(m0.out_channels, -1) for m in mods]))
+        return new.to(m0.weight.device)
     if type(m0) is nn.Conv2d:
         new = nn.Conv2d(count * m0.in_channels, count * m0.out_channels, m0.kernel_size, m0.stride, m0.padding,
                         m0.dilation, groups=count * m0.groups, bias=m0.bias is not None, padding_mode=m0.padding_mode)
@@ -128,12 +195,15 @@ def _stack_leaf(mods: list[nn.Module]) -> nn.Module:
         new.num_batches_tracked.copy_(m0.num_batches_tracked)
     elif type(m0) is nn.Linear:
         new = GroupedLinear(count, m0.in_features, m0.out_features, bias=m0.bias is not None)
+        new.weight[:, :m0.out_features].copy_(torch.stack([m.weight for m in mods]))
+        if m0.bias is not None:
+            new.bias[:, :m0.out_features].copy_(torch.stack([m.bias for m in mods]))
+        return new.to(m0.weight.device)
     else:
         raise TypeError(f"cannot stack {type(m0).__name__}")
-    cat = torch.stack if type(m0) is nn.Linear else torch.cat
-    new.weight.copy_(cat([m.weight for m in mods]))
+    new.weight.copy_(torch.cat([m.weight for m in mods]))
     if m0.bias is not None:
-        new.bias.copy_(cat([m.bias for m in mods]))
+        new.bias.copy_(torch.cat([m.bias for m in mods]))
     return new.to(m0.weight.device)
 
 
@@ -176,9 +246,12 @@ def split_members(stacked: nn.Module, members: list[nn.Module]) -> list[nn.Modul
                 continue
             big = places[name]
             if isinstance(big, GroupedLinear):
-                mod.weight.copy_(big.weight[m])
+                mod.weight.copy_(big.weight[m, :big.d_out])
                 if mod.bias is not None:
-                    mod.bias.copy_(big.bias[m])
+                    mod.bias.copy_(big.bias[m, :big.d_out])
+                continue
+            if isinstance(big, StackedStem):
+                mod.weight.copy_(big.weight[m].reshape(mod.weight.shape))
                 continue
             mod.weight.copy_(block(big.weight))
             if mod.bias is not None:
@@ -190,44 +263,64 @@ def split_members(stacked: nn.Module, members: list[nn.Module]) -> list[nn.Modul
     return members
 
 
-def train_stacked_supervised(models: list[nn.Module], data: ImageDataset, labelled: np.ndarray, *, epochs: int,
+def train_stacked_supervised(models: list[nn.Module], data: ImageDataset, labelled, *, epochs: int,
                              augment, seeds: list[int], batch_size: int = 64, lr: float = 0.03,
                              momentum: float = 0.9, weight_decay: float = 5e-4, min_steps: int = 0,
                              ema: float = 0.0, progress=None) -> list[nn.Module]:
-    """Train the M ``models`` (on ``data``'s device, :func:`can_stack`) on pool items ``labelled``
-    (int ``[n]``) as one stacked network; ``seeds[m]`` is member m's data-stream seed (ENS-varR's
-    members, Beluch et al. 2018: ``seed + 1000 m`` in :meth:`ClassificationTask.fit`). Each step
-    feeds ``[B, M C, H, W]`` (member m's augmented batch in channel block m) and sums the members'
-    mean cross-entropies over the logits ``[B, M K]``.
+    """Train the M ``models`` (on ``data``'s device, :func:`can_stack`) as one stacked network:
+    member m on pool items ``labelled`` (int ``[n]``, the same for all) or ``labelled[m]`` (a list
+    of M index arrays of one length ``n``: e.g. the trials of one strategy at one cycle), with
+    ``seeds[m]`` its data-stream seed (ENS-varR's members, Beluch et al. 2018: ``seed + 1000 m`` in
+    :meth:`ClassificationTask.fit`). Each step feeds ``[B, M C, H, W]`` (member m's augmented batch
+    in channel block m) and sums the members' mean cross-entropies over the logits ``[B, M K]``.
 
     Member m gets what :func:`alkit.engine.train.supervised.train_supervised` (without a lossnet)
     gives it with ``seed=seeds[m]``: the same epochs / ``min_steps`` schedule, batches, augmentation
     draws, SGD (lr, momentum, weight decay, cosine over the same steps) and optional weight average
-    ``ema``; the results agree with M sequential trainings up to float rounding. ``progress``: a tqdm
-    bar advanced M per stacked step (one per member-step, as M sequential trainings would).
-    Returns ``models``, trained in place and in eval mode."""
+    ``ema``; the results agree with M sequential trainings up to float rounding, and on the CPU
+    they are the same bit for bit whatever the other members are and however many (the stem as a
+    matrix product, :class:`StackedStem`; the loss per member over rows of ``K`` logits; each
+    member's parameter blocks whole vectors, :data:`ROW_ALIGN`; tests/test_stacked_members.py). A
+    lone model is trained beside a throw-away copy of itself, so that it too takes the stacked
+    kernels (one network alone runs others). ``progress``: a tqdm bar advanced M per stacked step
+    (one per member-step, as M sequential trainings would). Returns ``models``, trained in place and
+    in eval mode."""
     count = len(models)
     if len(seeds) != count:
         raise ValueError(f"one seed per member: {count} models, {len(seeds)} seeds")
+    sets = list(labelled) if isinstance(labelled, (list, tuple)) else [labelled] * count
+    if len(sets) != count or len({len(x) for x in sets}) != 1:
+        raise ValueError(f"one labelled set per member, all of one size: {count} models, "
+                         f"sizes {[len(x) for x in sets]}")
+    members, seeds = list(models), list(seeds)
+    if count == 1:  # the throw-away twin (see the docstring)
+        members.append(copy.deepcopy(models[0]))
+        seeds.append(seeds[0])
+        sets.append(sets[0])
     device = data.device
-    idx = torch.as_tensor(np.asarray(labelled), dtype=torch.long, device=device)
-    epochs, total = training_length(len(idx), batch_size, epochs, min_steps)
-    stacked = prepare_model(stack_members(models), device)
+    idxs = [torch.as_tensor(np.asarray(x), dtype=torch.long, device=device) for x in sets]
+    epochs, total = training_length(len(idxs[0]), batch_size, epochs, min_steps)
+    stacked = prepare_model(stack_members(members), device)
     opt, sched = sgd_cosine(list(stacked.parameters()), total, lr=lr, momentum=momentum, weight_decay=weight_decay)
     average = WeightAverage(stacked, ema) if ema > 0 else None
     stacked.train()
-    streams = [_epoch_chunks(data, idx, epochs, augment, make_generator(s, device), batch_size) for s in seeds]
+    streams = [_epoch_chunks(data, idx, epochs, augment, make_generator(s, device), batch_size)
+               for idx, s in zip(idxs, seeds)]
+    width = len(members)
     step = 0
     for chunks in zip(*streams):
-        # every member's chunk holds the same epochs of the same labelled set: the same batch bounds
+        # every member's chunk holds the same epochs of a labelled set of one size: the same batch bounds
         views = to_layout(torch.cat([c[0] for c in chunks], dim=1), device)  # [N, M C, H, W]
         labels = torch.stack([c[1] for c in chunks], dim=1)  # [N, M]
         for a, b in chunks[0][2]:
             y = labels[a:b]
             with autocast(device):
                 logits = stacked(views[a:b])  # [B, M K]
-                # sum over members of each member's mean cross-entropy
-                loss = F.cross_entropy(logits.reshape(len(y) * count, -1), y.reshape(-1)) * count
+                # each member's mean cross-entropy over rows of K logits (a softmax over a strided
+                # [B, K, M] view would be vectorised across members, and so depend on M), summed
+                per_row = F.cross_entropy(logits.float().reshape(len(y) * width, -1), y.reshape(-1),
+                                          reduction="none")
+                loss = per_row.reshape(len(y), width).mean(0).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -239,7 +332,7 @@ def train_stacked_supervised(models: list[nn.Module], data: ImageDataset, labell
                 progress.update(count)
     if average is not None:
         average.copy_to(stacked)
-    split_members(stacked, models)
+    split_members(stacked, members)
     for m in models:
         m.eval()
     return models
