@@ -357,9 +357,10 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     # is a cheap one; results still come back in the order of ``units``.
     order = sorted(range(len(units)), key=lambda i: -getattr(task, "unit_cost", lambda s: 1)(units[i].strategy))
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
+    rank = {i: r for r, i in enumerate(order)}
+    groups = sorted(bundles([task] * len(units), units, workers), key=lambda g: min(rank[i] for i in g))
     return _run_jobs([(payload, u) for u in units], order, workers, threads_per_worker(task, workers), executor,
-                     tick, None if executor is None else getattr(task, "preferred_threads", None),
-                     bundles([task] * len(units), units, workers))
+                     tick, None if executor is None else getattr(task, "preferred_threads", None), groups)
 
 
 class WorkShares:
@@ -396,7 +397,8 @@ class WorkShares:
 def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, desc: str = "",
              weights=None) -> list[list[dict]]:
     """Run ``(task, unit)`` pairs of *several* experiments on one pool of worker processes, in the
-    order given (put the longest first), and return each pair's records in that order.
+    order given (put the longest first; with ``weights``, the bundles of :func:`bundles` heaviest
+    first), and return each pair's records in that order.
 
     One pool for every unit of a batch of experiments (``alkit reproduce``'s prefetch): no pool
     starts per experiment and no core idles at the end of one experiment while the other finishes
@@ -433,8 +435,11 @@ def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, d
             bar.update(min(shares.take(s, t), max(0.0, 100.0 - bar.n)))
 
     try:
+        groups = bundles([t for t, _ in jobs], [u for _, u in jobs], workers)
+        if weights is not None:  # the heaviest bundle first, so the last to finish is a light one
+            groups.sort(key=lambda g: -sum(float(weights[i]) for i in g))
         return _run_jobs(pairs, list(range(len(pairs))), workers, threads_per_worker(jobs[0][0], workers), None,
-                         tick, None, bundles([t for t, _ in jobs], [u for _, u in jobs], workers))
+                         tick, None, groups)
     finally:
         bar.close()
 
@@ -445,9 +450,8 @@ def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads, g
     records in the order of ``pairs``; ``outside_threads``: the thread count a worker someone
     else started should use (see :func:`run_pickled_unit`). ``groups``: lists of pair indices that
     one worker runs in lockstep (:func:`bundles`; the pairs of a group share their task), submitted
-    when the first of their pairs comes in ``order``; None: every pair on its own."""
-    rank = {i: r for r, i in enumerate(order)}
-    groups = [[i] for i in order] if groups is None else sorted(groups, key=lambda g: min(rank[i] for i in g))
+    in the order given (then ``order`` is not used); None: every pair on its own, in ``order``."""
+    groups = [[i] for i in order] if groups is None else groups
     ctx = mp.get_context("spawn")
     own = executor is None
     manager = ticks = None

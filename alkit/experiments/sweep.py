@@ -23,7 +23,9 @@ by :func:`alkit.experiments.config.plan` (the same units, store keys and budget 
 :func:`alkit.experiments.config.collect`. This process loads the data and builds each
 experiment's task (on the CPU) once; the task goes to the workers as plain-pickle bytes, with the
 user strategies it carries, and each unit runs :func:`alkit.experiments.runner.run_unit` on it
-(:func:`run_cell`), writing every finished cycle to the per-cycle results store. Every worker thus
+(:func:`run_cell`; the trials of a strategy in bundles of 2-3, in lockstep, where the task trains
+them as one stack: :func:`alkit.experiments.runner.run_bundle`, the same records), writing every
+finished cycle to the per-cycle results store. Every worker thus
 trains on the very data this process fingerprinted for the store key. A worker on a GPU
 builds the task again from that data on its device. Units whose cycles are all stored already are
 loaded here and never submitted (a finished sweep starts no cluster at all).
@@ -63,7 +65,7 @@ from alkit import checks as C
 from alkit.engine.data import load_dataset
 from alkit.engine.train.common import pick_device, torch_threads
 from alkit.experiments.config import RUNTIME, Experiment, collect, plan, run
-from alkit.experiments.runner import available_cores, finished, run_unit
+from alkit.experiments.runner import available_cores, bundles, finished, run_bundle
 from alkit.experiments.settings import SETTINGS, SettingError, validate
 from alkit.experiments.store import RunStore
 from alkit.paths import data_root as resolve_data_root, runs_dir
@@ -306,7 +308,9 @@ def task_payload(task_bytes: bytes) -> bytes:
 
 
 def run_cell(task_bytes: bytes, settings: dict, unit, threads: int | None = None) -> int:
-    """(On a worker) one (strategy, trial) unit, as :func:`alkit.experiments.runner.run_pickled_unit`:
+    """(On a worker) one (strategy, trial) unit, or a list of them (a bundle of one strategy's trials,
+    :func:`alkit.experiments.runner.bundles`, run in lockstep by :func:`~alkit.experiments.runner.run_bundle`),
+    as :func:`alkit.experiments.runner.run_pickled_unit`:
     the task arrives as plain-pickle bytes (with the user strategies it carries), built on the CPU by
     the process that planned the sweep. A worker that trains on a GPU (``settings["device"]``, else
     auto) builds the task again from the same data on its device. Torch runs the task's
@@ -325,8 +329,9 @@ def run_cell(task_bytes: bytes, settings: dict, unit, threads: int | None = None
         except (ImportError, ValueError):
             threads = available_cores()
     hint = getattr(task, "preferred_threads", None)
+    units = list(unit) if isinstance(unit, (list, tuple)) else [unit]
     with torch_threads(max(1, min(hint, threads)) if hint else threads):
-        return len(run_unit(task, unit))
+        return sum(len(r) for r in run_bundle(task, units))
 
 
 @dataclass
@@ -471,7 +476,13 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
             log(f"alkit: sweep: {len(pending)} of {len(all_units)} units to run; Dask dashboard: {client.dashboard_link}")
             token = uuid.uuid4().hex[:8]
             payloads, futures = {}, {}
-            for uid, (u, cell, i) in pending.items():
+            uids = list(pending)
+            # the trials of one strategy of one experiment go out as bundles (lockstep, one stacked
+            # training per cycle where the task can: the same records), split as far as the units
+            # allow (bundles of 2-3), since a cluster has workers to spare
+            tasks = [plans[pending[uid][2]][1].task for uid in uids]
+            for group in bundles(tasks, [pending[uid][0] for uid in uids], workers=len(uids)):
+                u, cell, i = pending[uids[group[0]]]
                 _, p, worker_settings = plans[i]
                 task = p.task
                 if i not in payloads:
@@ -479,10 +490,12 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
                         warnings.simplefilter("ignore", UserWarning)
                         payloads[i] = client.submit(task_payload, pickle.dumps(task), pure=False, priority=10,
                                                     key=f"alkit-task-e{i}-{token}")
-                cost = getattr(task, "unit_cost", lambda s: 1)(u.strategy)
-                f = client.submit(run_cell, payloads[i], worker_settings, u, threads, pure=False, priority=cost,
-                                  key=f"alkit-unit-{u.strategy}-t{u.trial}-e{i}-{token}")
-                futures[f] = uid
+                cost = getattr(task, "unit_cost", lambda s: 1)(u.strategy) * len(group)
+                units = [pending[uids[g]][0] for g in group]
+                trials = "-".join(str(x.trial) for x in units)
+                f = client.submit(run_cell, payloads[i], worker_settings, units if len(units) > 1 else u, threads,
+                                  pure=False, priority=cost, key=f"alkit-unit-{u.strategy}-t{trials}-e{i}-{token}")
+                futures[f] = [uids[g] for g in group]
             stores = {uid: RunStore(str(u.store_root), u.store_config) for uid, (u, _, _) in pending.items()}
             seen = dict.fromkeys(pending, 0)
             bar = stack.enter_context(tqdm(total=total, desc="alkit sweep", unit="cycle", disable=not progress,
@@ -502,12 +515,13 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
             while waiting:
                 for f in [f for f in waiting if f.done()]:
                     waiting.discard(f)
-                    uid = futures[f]
-                    u, cell, i = pending[uid]
+                    group = futures[f]
+                    u, cell, i = pending[group[0]]
                     if f.status == "finished":
                         continue
                     exc = f.exception() if f.status == "error" else None
-                    failed[uid] = u
+                    for uid in group:
+                        failed[uid] = pending[uid][0]
                     payload = payloads[i]
                     if payload.status == "error":
                         if i not in reported_cells:
@@ -519,7 +533,8 @@ def sweep(cells, *, store_root=None, client=None, scheduler=None, slurm=None, wo
                             log(line)
                         continue
                     why = f"{type(exc).__name__}: {_one_line(exc)}" if exc is not None else f"Dask future {f.status}"
-                    line = f"alkit: sweep: unit failed ({cell.label} strategy={u.strategy} trial={u.trial}): {why}"
+                    trials = ",".join(str(pending[uid][0].trial) for uid in group)
+                    line = f"alkit: sweep: unit failed ({cell.label} strategy={u.strategy} trial={trials}): {why}"
                     result.failures.append(line)
                     log(line)
                 poll()
