@@ -8,6 +8,9 @@ a ``concurrent.futures``-style ``submit(fn, *args) -> Future`` can run units: th
 :class:`~concurrent.futures.ProcessPoolExecutor` (``spawn`` start method, one worker per core by
 default) or, with one worker, runs them in the calling process. A distributed engine (e.g. a Dask
 ``Client``, whose ``submit`` returns futures with ``.result()``) can be passed as ``executor``.
+Where a task trains several trials' networks as one stack (digits on the CPU), a worker gets the
+trials of one strategy as a *bundle* (:func:`bundles`, :func:`run_bundle`) and runs them in lockstep;
+the records are those of the units run one by one.
 
 Threads: each worker process runs ``threads`` torch threads (the cores divided among the workers,
 and never more than the task asks for: tiny 8x8 or 64x64 convolutions are fastest on one thread).
@@ -541,5 +544,5 @@ def _stop_workers(executor) -> None:
         thread.join(timeout=30)
 
 
-__all__ = ["Unit", "run_unit", "run_bundle", "bundles", "run_units", "run_jobs", "finished", "default_workers", "threads_per_worker",
-           "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]
+__all__ = ["Unit", "run_unit", "run_bundle", "bundles", "run_units", "run_jobs", "finished", "default_workers",
+           "threads_per_worker", "available_cores", "InlineExecutor", "process_pool", "picklable", "cluster_executor"]
