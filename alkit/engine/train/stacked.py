@@ -112,9 +112,10 @@ class StackedStem(nn.Module):
     """The first convolution of M members (few input channels: 1 for digits, 3 for RGB), ``[B, M C,
     H, W] -> [B, M c_out, H', W']``, as patches times each member's weights (``unfold`` + ``bmm``) on
     the CPU. oneDNN picks its kernel for a convolution with few input channels by the total count
-    (M C), so a grouped convolution here gave member m slightly different numbers in stacks of
-    different sizes (measured: equal for 2-15 members on AVX-512, 2-7 on AVX2, not beyond); a
-    per-member matrix product does not depend on M. Elsewhere (CUDA) it is the grouped convolution.
+    (M C), so a grouped convolution here gave a member slightly different numbers in stacks of
+    different sizes (measured with oneDNN capped at AVX2: a stack of 3 parted from stacks of 2, 5
+    and 7); a per-member matrix product does not depend on M. Elsewhere (CUDA) it is the grouped
+    convolution.
     ``weight`` ``[M, c_out, C k k]`` (member m's ordinary weight, flattened, at index m; 3-D, so the
     channels-last conversion of a network leaves it as it is)."""
 
