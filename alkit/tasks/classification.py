@@ -258,10 +258,10 @@ class ClassificationTask(strategies.CarriesStrategies):
         return Learner([self._train_one(labelled, s) for s in seeds])
 
     def _stacks_members(self) -> bool:
-        """Whether plain trainings (an ensemble's members, and every other plain network) train as
-        stacked networks: supervised training, a network :func:`~alkit.engine.train.stacked.can_stack`
-        takes, and the switch (``stacked_members``, else ``STACKED_MEMBERS``) on for this device
-        and image size."""
+        """Whether an ensemble's members train as one stacked network (and, on the CPU, every plain
+        network: :meth:`_stacks_plain`): supervised training, a network
+        :func:`~alkit.engine.train.stacked.can_stack` takes, and the switch (``stacked_members``, else
+        ``STACKED_MEMBERS``) on for this device and image size."""
         from alkit.engine.train.stacked import can_stack, stacking_wanted
 
         if self.ssl is not None or not stacking_wanted(self.device, self.data.image_size,
