@@ -1,7 +1,7 @@
 """Run the numbered notebooks headlessly with papermill, at a chosen scale (preset).
 
 Presets: ``smoke`` (CI-sized, seconds), ``default`` (the notebook's own parameters: embedded
-data, real curves, 23 to 63 minutes for all ten notebooks on the 2-core CPUs measured, see the
+data, real curves, 21 to 63 minutes for all ten notebooks on the 2-core CPUs measured, see the
 README) and ``paper`` (the paper's datasets and schedules, for a GPU). A preset other than
 ``default`` is a YAML file ``notebooks/params/<stem>.<preset>.yaml`` of parameter overrides.
 Executed copies go to ``<outputs>/notebooks/``.
