@@ -130,22 +130,21 @@ def _trains_plainly(strategy: str) -> bool:
         return True
 
 
+def _train_device():
+    """The device the runs train on (:func:`alkit.engine.train.common.pick_device`)."""
+    from alkit.engine.train.common import pick_device
+
+    return pick_device(None)
+
+
 def _stacked(kind: str, ssl, g: "Geometry") -> bool:
     """Whether a classification ensemble of this geometry trains its members as one stacked
     network on the device the runs train on (``STACKED_MEMBERS``; supervised training only)."""
     if kind != "classification" or ssl:
         return False
-    from alkit.engine.train.common import pick_device
     from alkit.engine.train.stacked import stacking_wanted
 
-    return stacking_wanted(pick_device(None), g.side)
-
-
-def _device_type() -> str:
-    """``"cpu"`` or ``"cuda"``: the device the runs train on."""
-    from alkit.engine.train.common import pick_device
-
-    return pick_device(None).type
+    return stacking_wanted(_train_device(), g.side)
 
 
 def _unit_key(run, s: dict, strategy: str, trial: int) -> str:
@@ -187,7 +186,7 @@ def count_run(run, notebook: str, seen: dict, cache: dict) -> tuple[Work, list[P
         members = _members(strategy, s)
         # a stacked ensemble on CUDA (alkit.engine.train.stacked, cached whole) trains all its members
         # at cycle 0 too; on the CPU its first member is the plain network (ClassificationTask._stacks_plain)
-        plain = _trains_plainly(strategy) and not (members > 1 and _stacked(kind, ssl, g) and _device_type() != "cpu")
+        plain = _trains_plainly(strategy) and not (members > 1 and _stacked(kind, ssl, g) and _train_device().type != "cpu")
         scores = strategy != "random" or s.get("polygon_strategy") == "entropy"
         for trial in range(int(s["trials"])):
             last = 0 if run.first_cycle_only else int(s["cycles"])

@@ -89,19 +89,9 @@ def run_unit(task, unit: Unit, ticks=None) -> list[dict]:
     """Run (or resume from the store) one trial of one strategy; returns its cycle records.
 
     ``ticks`` (optional, a queue) receives ``(strategy, trial, cycle, metric value)`` after every
-    cycle, loaded or computed, for a progress bar in another process."""
-    from alkit.protocol.loop import run_trial
-    from alkit.experiments.store import RunStore
-
-    store = RunStore(unit.store_root, unit.store_config) if unit.store_config is not None else None
-
-    def on_cycle(rec):
-        if ticks is not None:
-            ticks.put((unit.strategy, unit.trial, rec["cycle"], float(rec[unit.metric])))
-
-    return run_trial(task, unit.strategy, initial=unit.initial, step=unit.step, cycles=unit.cycles,
-                     trial=unit.trial, seed=unit.seed, store=store, meta=unit.meta, metric=unit.metric,
-                     on_cycle=on_cycle)
+    cycle, loaded or computed, for a progress bar in another process. The one-unit case of
+    :func:`run_bundle`."""
+    return run_bundle(task, [unit], ticks)[0]
 
 
 def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None, threads: int | None = None) -> list[dict]:
@@ -109,14 +99,10 @@ def run_pickled_unit(task_bytes: bytes, unit: Unit, ticks=None, threads: int | N
 
     multiprocessing's own pickler would move every torch tensor of the task into shared memory
     *in place*, which silently corrupts numpy arrays that view the same memory in the parent
-    (measured: a task's label array came out scrambled). Plain pickle copies the data instead."""
-    task = pickle.loads(task_bytes)
-    if threads is None:  # a worker alkit started: its initializer set the threads
-        return run_unit(task, unit, ticks)
-    from alkit.engine.train.common import torch_threads
-
-    with torch_threads(threads):  # a worker someone else started (e.g. a Dask worker)
-        return run_unit(task, unit, ticks)
+    (measured: a task's label array came out scrambled). Plain pickle copies the data instead.
+    ``threads``: torch threads for a worker someone else started (e.g. a Dask worker); None in a
+    worker alkit started (its initializer set them). The one-unit case of :func:`run_pickled_bundle`."""
+    return run_pickled_bundle(task_bytes, [unit], ticks, threads)[0]
 
 
 # The most units (trials of one strategy of one run) a worker runs in lockstep (see :func:`bundles`).
@@ -159,12 +145,11 @@ def bundles(tasks: list, units: list[Unit], workers: int = 1) -> list[list[int]]
 
 
 def run_bundle(task, units: list[Unit], ticks=None) -> list[list[dict]]:
-    """Run (or resume) the trials ``units`` of one strategy in lockstep
+    """Run (or resume from the store) the trials ``units`` of one strategy in lockstep
     (:func:`alkit.protocol.loop.run_trials`; units from :func:`bundles`: the same fields but the
-    trial) and return each one's records, in order; one unit is :func:`run_unit`. ``ticks`` as
-    for :func:`run_unit`."""
-    if len(units) == 1:
-        return [run_unit(task, units[0], ticks)]
+    trial) and return each one's records, in order. ``ticks`` (optional, a queue) receives
+    ``(strategy, trial, cycle, metric value)`` after every cycle, loaded or computed, for a progress
+    bar in another process."""
     from alkit.protocol.loop import run_trials
     from alkit.experiments.store import RunStore
 
@@ -183,11 +168,11 @@ def run_bundle(task, units: list[Unit], ticks=None) -> list[list[dict]]:
 def run_pickled_bundle(task_bytes: bytes, units: list[Unit], ticks=None, threads: int | None = None) -> list[list[dict]]:
     """:func:`run_bundle` on a task sent as plain ``pickle`` bytes (see :func:`run_pickled_unit`)."""
     task = pickle.loads(task_bytes)
-    if threads is None:
+    if threads is None:  # a worker alkit started: its initializer set the threads
         return run_bundle(task, units, ticks)
     from alkit.engine.train.common import torch_threads
 
-    with torch_threads(threads):
+    with torch_threads(threads):  # a worker someone else started (e.g. a Dask worker)
         return run_bundle(task, units, ticks)
 
 
