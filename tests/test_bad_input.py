@@ -487,15 +487,15 @@ marker, where = Path(sys.argv[1]), sys.argv[2]
 sys.path.insert(0, str(marker.parent))
 (marker.parent / "slow_module.py").write_text(
     "import time, pathlib\\npathlib.Path(%r).touch()\\ntime.sleep(120)\\n" % str(marker))
-run_unit = R.run_unit
-def waiting_unit(task, unit, ticks=None):
+run_bundle = R.run_bundle  # what the in-process runner calls for each bundle (here: the one unit)
+def waiting_bundle(task, units, ticks=None):
     if where == "import":
         importlib.import_module("slow_module")
     else:
         marker.touch()
         time.sleep(120)
-    return run_unit(task, unit, ticks)
-R.run_unit = waiting_unit
+    return run_bundle(task, units, ticks)
+R.run_bundle = waiting_bundle
 sys.argv = ["alkit"] + sys.argv[3:]
 alkit.cli._script()
 """
