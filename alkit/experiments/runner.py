@@ -347,8 +347,8 @@ def _run_parallel(task, units, workers, executor, tick) -> list[list[dict]]:
     payload = pickle.dumps(task)  # once here, unpickled by each unit's worker (see run_pickled_unit)
     rank = {i: r for r, i in enumerate(order)}
     groups = sorted(bundles([task] * len(units), units, workers), key=lambda g: min(rank[i] for i in g))
-    return _run_jobs([(payload, u) for u in units], order, workers, threads_per_worker(task, workers), executor,
-                     tick, None if executor is None else getattr(task, "preferred_threads", None), groups)
+    return _run_jobs([(payload, u) for u in units], groups, workers, threads_per_worker(task, workers), executor,
+                     tick, None if executor is None else getattr(task, "preferred_threads", None))
 
 
 class WorkShares:
@@ -426,20 +426,18 @@ def run_jobs(jobs: list, *, workers: int | None = None, progress: bool = True, d
         groups = bundles([t for t, _ in jobs], [u for _, u in jobs], workers)
         if weights is not None:  # the heaviest bundle first, so the last to finish is a light one
             groups.sort(key=lambda g: -sum(float(weights[i]) for i in g))
-        return _run_jobs(pairs, list(range(len(pairs))), workers, threads_per_worker(jobs[0][0], workers), None,
-                         tick, None, groups)
+        return _run_jobs(pairs, groups, workers, threads_per_worker(jobs[0][0], workers), None, tick, None)
     finally:
         bar.close()
 
 
-def _run_jobs(pairs, order, workers, threads, executor, tick, outside_threads, groups=None) -> list[list[dict]]:
-    """Submit ``pairs`` (pickled task, unit) in ``order`` to ``executor`` (None: a pool of ``workers``
-    fresh processes with ``threads`` torch threads each, stopped at the end) and collect the
-    records in the order of ``pairs``; ``outside_threads``: the thread count a worker someone
-    else started should use (see :func:`run_pickled_unit`). ``groups``: lists of pair indices that
-    one worker runs in lockstep (:func:`bundles`; the pairs of a group share their task), submitted
-    in the order given (then ``order`` is not used); None: every pair on its own, in ``order``."""
-    groups = [[i] for i in order] if groups is None else groups
+def _run_jobs(pairs, groups, workers, threads, executor, tick, outside_threads) -> list[list[dict]]:
+    """Submit ``pairs`` (pickled task, unit) to ``executor`` (None: a pool of ``workers`` fresh
+    processes with ``threads`` torch threads each, stopped at the end) as ``groups``, lists of pair
+    indices that one worker runs in lockstep (:func:`bundles`; the pairs of a group share their
+    task), in the order given, and collect the records in the order of ``pairs``;
+    ``outside_threads``: the thread count a worker someone else started should use (see
+    :func:`run_pickled_unit`)."""
     ctx = mp.get_context("spawn")
     own = executor is None
     manager = ticks = None
